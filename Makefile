@@ -1,0 +1,40 @@
+# The README's commands. `make run` and `make test` set everything up from a
+# fresh clone: the virtual environment (Debian's python3, whose sqlite3 can
+# load extensions), the pinned dependencies and the sha256 extension.
+SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -c
+VENV := .venv
+PY := $(VENV)/bin/python
+DBT := $(VENV)/bin/dbt
+SYSTEM_PYTHON ?= /usr/bin/python3
+TARGET ?= dev
+export DBT_SEND_ANONYMOUS_USAGE_STATS := False
+export DO_NOT_TRACK := 1
+
+.PHONY: setup run test lint clean-dev clean
+
+$(VENV)/.installed: requirements.txt
+	@$(SYSTEM_PYTHON) -c 'import sqlite3; c = sqlite3.connect(":memory:"); c.enable_load_extension(True)' \
+	  || { echo "$(SYSTEM_PYTHON) cannot load SQLite extensions; set SYSTEM_PYTHON to a Python that can (Debian's /usr/bin/python3 does)." >&2; exit 1; }
+	@$(SYSTEM_PYTHON) -c 'import ensurepip' 2>/dev/null || { apt-get update -qq && apt-get install -y -qq python3-venv; }
+	$(SYSTEM_PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --disable-pip-version-check -r requirements.txt 2>&1 \
+	  | { grep -v 'is ignored: it is neither' || true; }
+	touch $@
+
+setup: $(VENV)/.installed
+
+# The main job on the embedded dev database: load the sample backend,
+# migrate it into sync_data, test it.
+run: setup
+	mkdir -p data
+	$(DBT) build --target dev
+
+test: setup
+	$(VENV)/bin/pytest -q tests_py
+
+clean-dev:
+	rm -f data/dev.db data/dev.db.dbt-work
+
+clean:
+	rm -rf target logs data

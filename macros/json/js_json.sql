@@ -1,0 +1,162 @@
+{#
+    parse(col) of the contract: the JSON text re-serialised exactly as
+    JSON.stringify(JSON.parse(text)) does in JavaScript. SQLite's json() keeps
+    string escapes and number text as written, so the document is rebuilt from
+    json_tree, set-based, with JavaScript's rules:
+    - strings re-escaped (\u0041 becomes A, \/ becomes /), numbers re-written;
+    - an object key given twice keeps its first position and its last value;
+    - keys that are array indices ("0", "1", ...) come first, in numeric order.
+    Each node gets a sort key (its ancestors' ranks, then its own) and the
+    closing brackets owed after it; the tokens are concatenated in that order.
+    The caller passes valid JSON text; '[]' and '{}' need no rebuilding.
+#}
+{% macro js_json(expr) -%}
+    {{ return(adapter.dispatch('js_json')(expr)) }}
+{%- endmacro %}
+
+{% macro sqlite__js_json(expr) -%}
+case
+    when {{ expr }} in ('[]', '{}') then {{ expr }}
+    else (
+        with recursive
+        nodes as materialized (
+            select
+                tree.id,
+                tree.parent,
+                tree.type,
+                tree.key,
+                tree.atom
+            from json_tree({{ expr }}) as tree
+        ),
+
+        members as materialized (
+            select
+                child.id,
+                child.parent,
+                child.type,
+                child.atom,
+                case
+                    when parent_node.type = 'object'
+                        then json_quote(child.key) || ':'
+                    else ''
+                end as key_prefix,
+                case
+                    when parent_node.type is null then ''
+                    when parent_node.type = 'array'
+                        then '1' || printf('%010d', child.id)
+                    when
+                        child.key not glob '*[^0-9]*'
+                        and child.key != ''
+                        and (child.key = '0' or child.key not like '0%')
+                        and length(child.key) <= 10
+                        and cast(child.key as integer) < 4294967295
+                        then '0' || printf('%010d', cast(child.key as integer))
+                    else '1' || printf(
+                        '%010d',
+                        min(child.id) over (partition by child.parent, child.key)
+                    )
+                end as rank_key,
+                parent_node.type is not 'object'
+                or child.id = max(child.id) over (
+                    partition by child.parent, child.key
+                ) as is_kept
+            from nodes as child
+            left join nodes as parent_node on child.parent = parent_node.id
+        ),
+
+        walk as (
+            select
+                members.id,
+                members.parent,
+                members.type,
+                members.atom,
+                members.key_prefix,
+                '' as sort_key,
+                0 as depth,
+                '' as chain
+            from members
+            where members.parent is null
+            union all
+            select
+                members.id,
+                members.parent,
+                members.type,
+                members.atom,
+                members.key_prefix,
+                walk.sort_key || members.rank_key,
+                walk.depth + 1,
+                case walk.type when 'array' then ']' else '}' end || walk.chain
+            from members
+            inner join walk on members.parent = walk.id
+            where members.is_kept
+        ),
+
+        numbers as (
+            select
+                walk.id,
+                cast(walk.atom as real) as x
+            from walk
+            where
+                walk.type in ('integer', 'real')
+                and not (
+                    typeof(walk.atom) = 'integer'
+                    and walk.atom between -9007199254740992 and 9007199254740992
+                )
+        ),
+
+        number_mantissas as (
+            select
+                numbers.id,
+                numbers.x,
+                {{ js_number_mantissa('numbers.x') }} as m
+            from numbers
+        ),
+
+        tokens as (
+            select
+                walk.sort_key,
+                case
+                    when
+                        row_number() over (
+                            partition by walk.parent order by walk.sort_key
+                        ) > 1
+                        then ','
+                    else ''
+                end
+                || walk.key_prefix
+                || case
+                    when walk.type = 'array' then '['
+                    when walk.type = 'object' then '{'
+                    when walk.type in ('null', 'true', 'false') then walk.type
+                    when walk.type = 'text' then json_quote(walk.atom)
+                    when number_mantissas.id is null then cast(walk.atom as text)
+                    else {{ js_number_layout('number_mantissas.x', 'number_mantissas.m') }}
+                end as token,
+                case walk.type
+                    when 'array' then ']'
+                    when 'object' then '}'
+                    else ''
+                end || walk.chain as closers,
+                lead(walk.depth) over (order by walk.sort_key) as next_depth
+            from walk
+            left join number_mantissas on walk.id = number_mantissas.id
+        )
+
+        select
+            group_concat(
+                tokens.token
+                || substr(
+                    tokens.closers,
+                    1,
+                    length(tokens.closers) - coalesce(tokens.next_depth, 0)
+                ),
+                ''
+            ) over (
+                order by tokens.sort_key
+                rows between unbounded preceding and unbounded following
+            )
+        from tokens
+        limit 1
+    )
+end
+{%- endmacro %}

@@ -1,0 +1,36 @@
+{#
+    A column value "as stored", written the way JSON.stringify writes the value
+    D1 hands to JavaScript: text as a JSON string, integers as numbers (rounded
+    to a double beyond 2^53), REALs through js_number, NULL as null.
+    BLOBs never get here: they are rejected as unsupported_value.
+#}
+{% macro js_value(expr) -%}
+    {{ return(adapter.dispatch('js_value')(expr)) }}
+{%- endmacro %}
+
+{% macro sqlite__js_value(expr) -%}
+case typeof({{ expr }})
+    when 'text' then {{ js_string(expr) }}
+    when 'integer' then
+        case
+            when {{ expr }} between -9007199254740992 and 9007199254740992
+                then cast({{ expr }} as text)
+            else {{ js_number(expr) }}
+        end
+    when 'real' then {{ js_number(expr) }}
+    else 'null'
+end
+{%- endmacro %}
+
+{#
+    A text value as a JSON string literal. SQLite's json_quote escapes exactly
+    as JSON.stringify does (\b \t \n \f \r, other controls as lower-case
+    \u00xx, nothing above 0x1f); NULL becomes null.
+#}
+{% macro js_string(expr) -%}
+    {{ return(adapter.dispatch('js_string')(expr)) }}
+{%- endmacro %}
+
+{% macro sqlite__js_string(expr) -%}
+json_quote({{ expr }})
+{%- endmacro %}

@@ -1,0 +1,138 @@
+{#
+    Why this materialization exists: sync_data belongs to the API. dbt-sqlite's
+    incremental materialization deletes then re-inserts every selected key,
+    ignores incremental_strategy, cannot take a list unique_key and drops the
+    table on --full-refresh. Here the model's rows are merged into the
+    existing table, in one transaction, set-based:
+    - a key that is not there yet is inserted with version 1 and a new id;
+    - a key whose checksum differs gets the new data, checksum, version + 1;
+    - a key with the same checksum is not written at all;
+    - every other row (other entity types, other users) is left as it was.
+    The table is created with the API's DDL when it does not exist, and is
+    never dropped, recreated or emptied, --full-refresh included.
+#}
+{% materialization sync_upsert, adapter='sqlite' -%}
+    {%- set key_columns = config.require('unique_key') -%}
+    {%- set target_relation = this.incorporate(type='table') -%}
+    {%- set existing_relation = load_relation(this) -%}
+    {%- set incoming = api.Relation.create(
+        identifier=this.identifier ~ '__incoming', schema='temp', type='table'
+    ) -%}
+
+    {%- if should_full_refresh() -%}
+        {{ log("sync_upsert: --full-refresh ignored; " ~ target_relation
+            ~ " is merged into, never rebuilt.", info=True) }}
+    {%- endif -%}
+
+    {{ run_hooks(pre_hooks, inside_transaction=False) }}
+
+    {%- if existing_relation is none -%}
+        {% do create_sync_data_table(target_relation) %}
+    {%- endif -%}
+
+    {% call statement('drop_incoming', auto_begin=False) -%}
+        drop table if exists {{ incoming }}
+    {%- endcall %}
+    {% call statement('stage_incoming', auto_begin=False) -%}
+        {{ sync_upsert_classify_sql(sql, target_relation, key_columns) }}
+    {%- endcall %}
+
+    {{ run_hooks(pre_hooks, inside_transaction=True) }}
+
+    {% call statement('update_changed') -%}
+        {{ sync_upsert_update_sql(incoming, target_relation, key_columns) }}
+    {%- endcall %}
+    {% call statement('main') -%}
+        {{ sync_upsert_insert_sql(incoming, target_relation, key_columns) }}
+    {%- endcall %}
+
+    {{ run_hooks(post_hooks, inside_transaction=True) }}
+    {% do adapter.commit() %}
+
+    {% do sync_upsert_report(incoming) %}
+    {% call statement('drop_incoming_after', auto_begin=False) -%}
+        drop table if exists {{ incoming }}
+    {%- endcall %}
+
+    {{ run_hooks(post_hooks, inside_transaction=False) }}
+    {{ return({'relations': [target_relation]}) }}
+{%- endmaterialization %}
+
+
+{#
+    The model's rows, each with the action the merge will take: insert,
+    update or unchanged. Kept in a temp table, which a plain SQLite client
+    never sees and which vanishes with the connection.
+#}
+{% macro sync_upsert_classify_sql(model_sql, target_relation, key_columns) -%}
+    create temp table {{ target_relation.identifier }}__incoming as
+    select
+        incoming.*,
+        case
+            when existing.rowid is null then 'insert'
+            when existing.checksum is incoming.checksum then 'unchanged'
+            else 'update'
+        end as sync_action
+    from ({{ model_sql }}) as incoming
+    left join {{ target_relation }} as existing
+        on
+        {% for column in key_columns -%}
+            existing.{{ column }} = incoming.{{ column }}
+            {%- if not loop.last %} and {% endif %}
+        {% endfor %}
+{%- endmacro %}
+
+{% macro sync_upsert_update_sql(incoming, target_relation, key_columns) -%}
+    update {{ target_relation }}
+    set
+        data = changed.data,
+        checksum = changed.checksum,
+        version = coalesce({{ target_relation.identifier }}.version, 1) + 1,
+        updated_at = current_timestamp
+    from {{ incoming }} as changed
+    where
+        changed.sync_action = 'update'
+        {% for column in key_columns -%}
+            and {{ target_relation.identifier }}.{{ column }} = changed.{{ column }}
+        {% endfor %}
+{%- endmacro %}
+
+{% macro sync_upsert_insert_sql(incoming, target_relation, key_columns) -%}
+    {%- set run_ms = (run_started_at.timestamp() * 1000) | int -%}
+    insert into {{ target_relation }} (
+        id, user_id, entity_type, entity_id, data, checksum, version,
+        created_at, updated_at
+    )
+    select
+        'sync_{{ run_ms }}_' || {{ base36('new_rows.seq') }},
+        new_rows.user_id,
+        new_rows.entity_type,
+        new_rows.entity_id,
+        new_rows.data,
+        new_rows.checksum,
+        1,
+        current_timestamp,
+        current_timestamp
+    from (
+        select
+            pending.*,
+            row_number() over (order by pending.rowid) - 1 as seq
+        from {{ incoming }} as pending
+        where pending.sync_action = 'insert'
+    ) as new_rows
+{%- endmacro %}
+
+{# One console line per entity type with what the merge did. #}
+{% macro sync_upsert_report(incoming) -%}
+    {%- set counts = run_query(
+        "select entity_type,"
+        ~ " sum(sync_action = 'insert') as inserted,"
+        ~ " sum(sync_action = 'update') as updated,"
+        ~ " sum(sync_action = 'unchanged') as unchanged"
+        ~ " from " ~ incoming ~ " group by entity_type order by entity_type"
+    ) -%}
+    {%- for row in counts.rows -%}
+        {{ log("sync_data " ~ row['entity_type'] ~ ": inserted=" ~ row['inserted']
+            ~ " updated=" ~ row['updated'] ~ " unchanged=" ~ row['unchanged'], info=True) }}
+    {%- endfor -%}
+{%- endmacro %}

@@ -1,0 +1,63 @@
+{#
+    The scope of a run: one user (var user_id) and a subset of entity types
+    (var entity_types, or the staging models selected by tag). Values from the
+    command line are data: they reach SQL only as escaped string literals.
+#}
+
+{% macro sync_entity_types() -%}
+    {%- set known = ['logbook_entry', 'goal', 'practice_session'] -%}
+    {%- set wanted = var('entity_types', known) -%}
+    {%- if wanted is string -%}
+        {%- set wanted = wanted.split(',') | map('trim') | reject('equalto', '') | list -%}
+    {%- endif -%}
+    {%- for entity_type in wanted -%}
+        {%- if entity_type not in known -%}
+            {{ exceptions.raise_compiler_error(
+                "Unknown entity type '" ~ entity_type ~ "' in var entity_types; "
+                ~ "use any of: " ~ known | join(', ')
+            ) }}
+        {%- endif -%}
+    {%- endfor -%}
+    {#- Selecting staging models by tag narrows the run to their entity types. -#}
+    {%- set selected = [] -%}
+    {%- if execute -%}
+        {%- for node in graph.nodes.values() -%}
+            {%- if node.resource_type == 'model'
+                and node.unique_id in selected_resources
+                and node.config.meta.get('entity_type') -%}
+                {%- do selected.append(node.config.meta['entity_type']) -%}
+            {%- endif -%}
+        {%- endfor -%}
+    {%- endif -%}
+    {%- if selected | length > 0 -%}
+        {{ return(known | select('in', wanted) | select('in', selected) | list) }}
+    {%- endif -%}
+    {{ return(known | select('in', wanted) | list) }}
+{%- endmacro %}
+
+{% macro sync_user_id() -%}
+    {%- set user_id = var('user_id', none) -%}
+    {%- if user_id is none or user_id == '' -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {{ return(user_id | string) }}
+{%- endmacro %}
+
+{# A Python value as a SQL string literal: quotes doubled, never spliced. #}
+{% macro sql_string(value) -%}
+    '{{ value | string | replace("'", "''") }}'
+{%- endmacro %}
+
+{#
+    The where-clause of a staging model: true for the rows of its entity type
+    and user in this run's scope, false for everything else.
+#}
+{% macro in_run_scope(entity_type, user_column='user_id') -%}
+    {%- if entity_type not in sync_entity_types() -%}
+        false
+    {%- elif sync_user_id() is none -%}
+        true
+    {%- else -%}
+        {{ user_column }} = {{ sql_string(sync_user_id()) }}
+    {%- endif -%}
+{%- endmacro %}

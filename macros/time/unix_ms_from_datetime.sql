@@ -1,0 +1,132 @@
+{#
+    A practice_sessions DATETIME text as Unix ms, or null when the text is
+    unreadable. Two forms are read, exactly (contract, "Reading the source
+    values"): 'YYYY-MM-DD HH:MM:SS[.f...]' (UTC) and
+    'YYYY-MM-DDTHH:MM:SS[.f...]' followed by 'Z', '+HH:MM', '-HH:MM' or nothing
+    (UTC). Fractions are truncated to milliseconds; the date and time must name
+    a real instant.
+#}
+{% macro unix_ms_from_datetime_text(expr) -%}
+    {{ return(adapter.dispatch('unix_ms_from_datetime_text')(expr)) }}
+{%- endmacro %}
+
+{% macro sqlite__unix_ms_from_datetime_text(expr) -%}
+(
+    select
+        case
+            when
+                fields.is_well_formed
+                and fields.mo between 1 and 12
+                and fields.d between 1 and case
+                    when fields.mo in (4, 6, 9, 11) then 30
+                    when fields.mo != 2 then 31
+                    when
+                        (fields.y % 4 = 0 and fields.y % 100 != 0)
+                        or fields.y % 400 = 0
+                        then 29
+                    else 28
+                end
+                and fields.hh <= 23
+                and fields.mi <= 59
+                and fields.ss <= 59
+                and fields.offset_hh <= 23
+                and fields.offset_mi <= 59
+                then (
+                    {{ days_from_civil('fields.y', 'fields.mo', 'fields.d') }}
+                ) * 86400000
+                + fields.hh * 3600000
+                + fields.mi * 60000
+                + fields.ss * 1000
+                + fields.ms
+                - fields.offset_sign
+                * (fields.offset_hh * 60 + fields.offset_mi) * 60000
+        end
+    from (
+        select
+            parts.base
+            glob '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]?[0-9][0-9]:[0-9][0-9]:[0-9][0-9]'
+            and parts.fraction not glob '*[^0-9]*'
+            and (parts.has_dot = 0 or parts.fraction != '')
+            and (
+                (parts.sep = ' ' and parts.zone = '')
+                or (
+                    parts.sep = 'T'
+                    and (
+                        parts.zone in ('', 'Z')
+                        or (
+                            length(parts.zone) = 6
+                            and parts.zone glob '[+-][0-9][0-9]:[0-9][0-9]'
+                        )
+                    )
+                )
+            ) as is_well_formed,
+            cast(substr(parts.base, 1, 4) as integer) as y,
+            cast(substr(parts.base, 6, 2) as integer) as mo,
+            cast(substr(parts.base, 9, 2) as integer) as d,
+            cast(substr(parts.base, 12, 2) as integer) as hh,
+            cast(substr(parts.base, 15, 2) as integer) as mi,
+            cast(substr(parts.base, 18, 2) as integer) as ss,
+            cast(substr(parts.fraction || '000', 1, 3) as integer) as ms,
+            case when parts.zone like '-%' then -1 else 1 end as offset_sign,
+            coalesce(cast(nullif(substr(parts.zone, 2, 2), '') as integer), 0)
+            as offset_hh,
+            coalesce(cast(nullif(substr(parts.zone, 5, 2), '') as integer), 0)
+            as offset_mi
+        from (
+            select
+                substr(tail.t, 1, 19) as base,
+                substr(tail.t, 11, 1) as sep,
+                tail.has_dot,
+                case
+                    when tail.has_dot = 1
+                        then substr(
+                            tail.after_dot,
+                            1,
+                            length(tail.after_dot)
+                            - length(ltrim(tail.after_dot, '0123456789'))
+                        )
+                    else ''
+                end as fraction,
+                case
+                    when tail.has_dot = 1
+                        then ltrim(tail.after_dot, '0123456789')
+                    else tail.rest
+                end as zone
+            from (
+                select
+                    raw.t,
+                    substr(raw.t, 20) as rest,
+                    substr(raw.t, 20, 1) = '.' as has_dot,
+                    substr(raw.t, 21) as after_dot
+                from (select cast({{ expr }} as text) as t) as raw
+            ) as tail
+        ) as parts
+    ) as fields
+)
+{%- endmacro %}
+
+{#
+    Days since 1970-01-01 for a proleptic Gregorian date (years 0000-9999 here).
+#}
+{% macro days_from_civil(y, m, d) -%}
+(
+    select
+        eras.era * 146097
+        + (
+            (eras.yy - eras.era * 400) * 365
+            + (eras.yy - eras.era * 400) / 4
+            - (eras.yy - eras.era * 400) / 100
+            + (153 * (case when {{ m }} > 2 then {{ m }} - 3 else {{ m }} + 9 end) + 2) / 5
+            + {{ d }} - 1
+        )
+        - 719468
+    from (
+        select
+            shifted.yy,
+            (
+                case when shifted.yy >= 0 then shifted.yy else shifted.yy - 399 end
+            ) / 400 as era
+        from (select {{ y }} - ({{ m }} <= 2) as yy) as shifted
+    ) as eras
+)
+{%- endmacro %}

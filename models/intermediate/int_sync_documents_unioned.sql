@@ -1,0 +1,55 @@
+{#
+    The three staging models as one set of candidate sync_data rows, with the
+    one rule a staging model cannot check alone: the user must exist.
+#}
+
+with
+
+logbook_entries as (
+    select * from {{ ref('stg_backend__logbook_entries') }}
+),
+
+goals as (
+    select * from {{ ref('stg_backend__goals') }}
+),
+
+practice_sessions as (
+    select * from {{ ref('stg_backend__practice_sessions') }}
+),
+
+users as (
+    select * from {{ source('backend', 'users') }}
+),
+
+unioned as (
+    select * from logbook_entries
+    union all
+    select * from goals
+    union all
+    select * from practice_sessions
+),
+
+final as (
+    select
+        unioned.entity_type,
+        unioned.entity_id,
+        unioned.user_id,
+        case when unioned.reject_reason is null then unioned.data end as data,
+        case
+            when unioned.reject_reason is null then unioned.checksum
+        end as checksum,
+        coalesce(
+            unioned.reject_reason,
+            case
+                when unioned.user_id is null
+                    then 'orphan_user: user_id: the user_id is null'
+                when users.id is null
+                    then 'orphan_user: user_id: '
+                    || substr(unioned.user_id, 1, 60) || ' names no user'
+            end
+        ) as reject_reason
+    from unioned
+    left join users on unioned.user_id = users.id
+)
+
+select * from final

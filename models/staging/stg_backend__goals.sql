@@ -1,0 +1,92 @@
+{{ config(tags=['goal'], meta={'entity_type': 'goal'}) }}
+
+with
+
+source as (
+    select * from {{ source('backend', 'goals') }}
+    where {{ in_run_scope('goal') }}
+),
+
+checked as (
+    select
+        source.*,
+        coalesce(
+            {{ reject_missing_id() }},
+            {%- for column in ['milestones', 'linked_entries'] %}
+            {{ reject_invalid_json(column) }},
+            {%- endfor %}
+            {%- for column in ['milestones', 'linked_entries'] %}
+            {{ reject_wrong_json_kind(column, 'array') }},
+            {%- endfor %}
+            {%- for column in ['created_at', 'updated_at'] %}
+            {{ reject_missing_timestamp(column) }},
+            {%- endfor %}
+            {%- for column in ['created_at', 'updated_at'] %}
+            {{ reject_timestamp_not_number(column) }},
+            {%- endfor %}
+            {%- for column in ['target_date', 'completed_at'] %}
+            {{ reject_timestamp_not_number(column, allow_empty=true) }},
+            {%- endfor %}
+            {%- for column in ['target_date', 'created_at', 'updated_at', 'completed_at'] %}
+            {{ reject_timestamp_out_of_range(column) }},
+            {%- endfor %}
+            {{ reject_blob([
+                'id', 'user_id', 'title', 'description', 'target_date',
+                'progress', 'milestones', 'status', 'linked_entries',
+                'created_at', 'updated_at', 'completed_at'
+            ]) }}
+        ) as reject_reason
+    from source
+),
+
+parsed as (
+    select
+        checked.*,
+        case
+            when reject_reason is null then {{ js_parse('milestones') }}
+        end
+        as milestones_json,
+        case
+            when reject_reason is null then {{ js_parse('linked_entries') }}
+        end
+        as linked_entries_json
+    from checked
+),
+
+documented as (
+    select
+        'goal' as entity_type,
+        cast(id as text) as entity_id,
+        cast(user_id as text) as user_id,
+        reject_reason,
+        case
+            when reject_reason is null
+                then '{"id":' || {{ js_value('id') }}
+                || ',"title":' || {{ js_value('title') }}
+                || ',"description":' || {{ js_optional('description') }}
+                || ',"targetDate":' || {{ js_optional_iso('target_date') }}
+                || ',"progress":'
+                || {{ js_value_or('progress', '0') }}
+                || ',"milestones":' || milestones_json
+                || ',"status":' || {{ js_optional('status', '"ACTIVE"') }}
+                || ',"linkedEntries":' || linked_entries_json
+                || ',"createdAt":' || {{ js_string(iso_from_unix_ms('created_at')) }}
+                || ',"updatedAt":' || {{ js_string(iso_from_unix_ms('updated_at')) }}
+                || ',"completedAt":' || {{ js_optional_iso('completed_at') }}
+                || '}'
+        end as data
+    from parsed
+),
+
+final as (
+    select
+        entity_type,
+        entity_id,
+        user_id,
+        data,
+        {{ sha256_hex('data') }} as checksum,
+        reject_reason
+    from documented
+)
+
+select * from final

@@ -1,0 +1,106 @@
+{{ config(tags=['logbook_entry'], meta={'entity_type': 'logbook_entry'}) }}
+
+with
+
+source as (
+    select * from {{ source('backend', 'logbook_entries') }}
+    where {{ in_run_scope('logbook_entry') }}
+),
+
+checked as (
+    select
+        source.*,
+        coalesce(
+            {{ reject_missing_id() }},
+            {%- for column in ['pieces', 'techniques', 'goal_ids', 'tags', 'metadata'] %}
+            {{ reject_invalid_json(column) }},
+            {%- endfor %}
+            {%- for column in ['pieces', 'techniques', 'goal_ids', 'tags'] %}
+            {{ reject_wrong_json_kind(column, 'array') }},
+            {%- endfor %}
+            {{ reject_wrong_json_kind('metadata', 'object') }},
+            {%- for column in ['timestamp', 'created_at', 'updated_at'] %}
+            {{ reject_missing_timestamp(column) }},
+            {%- endfor %}
+            {%- for column in ['timestamp', 'created_at', 'updated_at'] %}
+            {{ reject_timestamp_not_number(column) }},
+            {%- endfor %}
+            {%- for column in ['timestamp', 'created_at', 'updated_at'] %}
+            {{ reject_timestamp_out_of_range(column) }},
+            {%- endfor %}
+            {{ reject_blob([
+                'id', 'user_id', 'timestamp', 'duration', 'type', 'instrument',
+                'pieces', 'techniques', 'goal_ids', 'notes', 'mood', 'tags',
+                'session_id', 'metadata', 'created_at', 'updated_at'
+            ]) }}
+        ) as reject_reason
+    from source
+),
+
+parsed as (
+    select
+        checked.*,
+        case
+            when reject_reason is null then {{ js_parse('pieces') }}
+        end
+        as pieces_json,
+        case
+            when reject_reason is null then {{ js_parse('techniques') }}
+        end
+        as techniques_json,
+        case
+            when reject_reason is null then {{ js_parse('goal_ids') }}
+        end
+        as goal_ids_json,
+        case
+            when reject_reason is null then {{ js_parse('tags') }}
+        end
+        as tags_json,
+        case
+            when reject_reason is null then {{ js_parse('metadata', when_empty='{"source":"manual"}') }}
+        end
+        as metadata_json
+    from checked
+),
+
+documented as (
+    select
+        'logbook_entry' as entity_type,
+        cast(id as text) as entity_id,
+        cast(user_id as text) as user_id,
+        reject_reason,
+        case
+            when reject_reason is null
+                then '{"id":' || {{ js_value('id') }}
+                || ',"timestamp":' || {{ js_string(iso_from_unix_ms('timestamp')) }}
+                || ',"duration":' || {{ js_value('duration') }}
+                || ',"type":' || {{ js_value('type') }}
+                || ',"instrument":' || {{ js_value('instrument') }}
+                || ',"pieces":' || pieces_json
+                || ',"techniques":' || techniques_json
+                || ',"goalIds":' || goal_ids_json
+                || ',"notes":' || {{ js_optional('notes') }}
+                || ',"mood":' || {{ js_optional('mood') }}
+                || ',"tags":' || tags_json
+                || ',"sessionId":' || {{ js_optional('session_id') }}
+                || ',"metadata":'
+                || metadata_json
+                || ',"createdAt":' || {{ js_string(iso_from_unix_ms('created_at')) }}
+                || ',"updatedAt":' || {{ js_string(iso_from_unix_ms('updated_at')) }}
+                || '}'
+        end as data
+    from parsed
+),
+
+final as (
+    select
+        entity_type,
+        entity_id,
+        user_id,
+        data,
+        {{ sha256_hex('data') }} as checksum,
+        reject_reason
+    from documented
+)
+
+select * from final

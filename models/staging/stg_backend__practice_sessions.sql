@@ -1,0 +1,107 @@
+{{ config(tags=['practice_session'], meta={'entity_type': 'practice_session'}) }}
+
+with
+
+source as (
+    select * from {{ source('backend', 'practice_sessions') }}
+    where {{ in_run_scope('practice_session') }}
+),
+
+{#
+    A DATETIME holds SQLite text, ISO-8601 text or Unix ms; each becomes Unix
+    ms here, once, so that the checks and the document read the same value.
+#}
+instants as (
+    select
+        source.*,
+        case
+            when typeof(started_at) = 'text'
+                then {{ unix_ms_from_datetime_text('started_at') }}
+            when typeof(started_at) in ('integer', 'real')
+                and abs(started_at) <= 8640000000000000
+                then cast(started_at as integer)
+        end as started_at_ms,
+        case
+            when typeof(completed_at) = 'text' and completed_at != ''
+                then {{ unix_ms_from_datetime_text('completed_at') }}
+            when typeof(completed_at) in ('integer', 'real')
+                and abs(completed_at) <= 8640000000000000
+                then cast(completed_at as integer)
+        end as completed_at_ms
+    from source
+),
+
+checked as (
+    select
+        instants.*,
+        coalesce(
+            {{ reject_missing_id() }},
+            {{ reject_missing_timestamp('started_at') }},
+            case
+                when typeof(started_at) = 'text' and started_at_ms is null
+                    then 'unreadable_datetime: started_at: '
+                    || quote({{ reject_value_text('started_at') }})
+                    || ' is not a real instant in a known DATETIME form'
+            end,
+            case
+                when
+                    typeof(completed_at) = 'text'
+                    and completed_at != ''
+                    and completed_at_ms is null
+                    then 'unreadable_datetime: completed_at: '
+                    || quote({{ reject_value_text('completed_at') }})
+                    || ' is not a real instant in a known DATETIME form'
+            end,
+            {%- for column in ['started_at', 'completed_at'] %}
+            {{ reject_timestamp_out_of_range(column) }},
+            {%- endfor %}
+            {{ reject_blob([
+                'id', 'user_id', 'instrument', 'sheet_music_id', 'session_type',
+                'started_at', 'completed_at', 'paused_duration',
+                'accuracy_percentage', 'notes_attempted', 'notes_correct'
+            ]) }}
+        ) as reject_reason
+    from instants
+),
+
+documented as (
+    select
+        'practice_session' as entity_type,
+        cast(id as text) as entity_id,
+        cast(user_id as text) as user_id,
+        reject_reason,
+        case
+            when reject_reason is null
+                then '{"id":' || {{ js_value('id') }}
+                || ',"instrument":' || {{ js_value('instrument') }}
+                || ',"sheetMusicId":' || {{ js_optional('sheet_music_id') }}
+                || ',"sessionType":' || {{ js_value('session_type') }}
+                || ',"startedAt":'
+                || {{ js_string(iso_from_unix_ms('started_at_ms')) }}
+                || ',"completedAt":'
+                || case
+                    when completed_at is null or completed_at = '' or completed_at = 0
+                        then 'null'
+                    else {{ js_string(iso_from_unix_ms('completed_at_ms')) }}
+                end
+                || ',"pausedDuration":' || {{ js_value_or('paused_duration', '0') }}
+                || ',"accuracyPercentage":' || {{ js_value('accuracy_percentage') }}
+                || ',"notesAttempted":' || {{ js_value_or('notes_attempted', '0') }}
+                || ',"notesCorrect":' || {{ js_value_or('notes_correct', '0') }}
+                || '}'
+        end as data
+    from checked
+),
+
+final as (
+    select
+        entity_type,
+        entity_id,
+        user_id,
+        data,
+        {{ sha256_hex('data') }} as checksum,
+        reject_reason
+    from documented
+)
+
+select * from final

@@ -1,0 +1,10 @@
+{#
+    The column holds the lower-case hex SHA-256 of text_column, row by row.
+#}
+{% test is_sha256_of(model, column_name, text_column) %}
+
+select {{ column_name }}, {{ text_column }}
+from {{ model }}
+where {{ column_name }} is not {{ sha256_hex(text_column) }}
+
+{% endtest %}
