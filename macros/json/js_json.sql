@@ -9,15 +9,39 @@
     Each node gets a sort key (its ancestors' ranks, then its own) and the
     closing brackets owed after it; the tokens are concatenated in that order.
     The caller passes valid JSON text; '[]' and '{}' need no rebuilding.
+
+    SQLite cuts a decoded string at U+0000, so an escaped NUL (\u0000) is
+    carried through as the private-use character U+F0000 and escaped again at
+    the end; escaped backslashes are set aside first so that "\\u0000" (a
+    backslash, then the text u0000) is left alone. Text that already holds
+    U+F0000 and an escaped NUL is beyond this (documented limitation).
 #}
 {% macro js_json(expr) -%}
     {{ return(adapter.dispatch('js_json')(expr)) }}
 {%- endmacro %}
 
 {% macro sqlite__js_json(expr) -%}
+    {%- set has_nul = "instr(" ~ expr ~ ", '\\u0000') > 0" -%}
+    {%- set prepared -%}
+        case
+            when {{ has_nul }}
+                then replace(
+                    replace(replace({{ expr }}, '\\', char(983041)), '\u0000', char(983040)),
+                    char(983041),
+                    '\\'
+                )
+            else {{ expr }}
+        end
+    {%- endset -%}
 case
     when {{ expr }} in ('[]', '{}') then {{ expr }}
-    else (
+    when {{ has_nul }} then replace({{ sqlite__js_json_tree(prepared) }}, char(983040), '\u0000')
+    else {{ sqlite__js_json_tree(expr) }}
+end
+{%- endmacro %}
+
+{% macro sqlite__js_json_tree(expr) -%}
+    (
         with recursive
         nodes as materialized (
             select
@@ -91,27 +115,6 @@ case
             where members.is_kept
         ),
 
-        numbers as (
-            select
-                walk.id,
-                cast(walk.atom as real) as x
-            from walk
-            where
-                walk.type in ('integer', 'real')
-                and not (
-                    typeof(walk.atom) = 'integer'
-                    and walk.atom between -9007199254740992 and 9007199254740992
-                )
-        ),
-
-        number_mantissas as (
-            select
-                numbers.id,
-                numbers.x,
-                {{ js_number_mantissa('numbers.x') }} as m
-            from numbers
-        ),
-
         tokens as (
             select
                 walk.sort_key,
@@ -129,8 +132,7 @@ case
                     when walk.type = 'object' then '{'
                     when walk.type in ('null', 'true', 'false') then walk.type
                     when walk.type = 'text' then json_quote(walk.atom)
-                    when number_mantissas.id is null then cast(walk.atom as text)
-                    else {{ js_number_layout('number_mantissas.x', 'number_mantissas.m') }}
+                    else {{ js_number('walk.atom') }}
                 end as token,
                 case walk.type
                     when 'array' then ']'
@@ -139,7 +141,6 @@ case
                 end || walk.chain as closers,
                 lead(walk.depth) over (order by walk.sort_key) as next_depth
             from walk
-            left join number_mantissas on walk.id = number_mantissas.id
         )
 
         select
@@ -158,5 +159,4 @@ case
         from tokens
         limit 1
     )
-end
 {%- endmacro %}
