@@ -11,7 +11,7 @@ TARGET ?= dev
 export DBT_SEND_ANONYMOUS_USAGE_STATS := False
 export DO_NOT_TRACK := 1
 
-.PHONY: setup run test lint clean-dev clean
+.PHONY: setup run test clean-dev clean
 
 $(VENV)/.installed: requirements.txt
 	@$(SYSTEM_PYTHON) -c 'import sqlite3; c = sqlite3.connect(":memory:"); c.enable_load_extension(True)' \
@@ -36,6 +36,8 @@ run: setup
 	mkdir -p data
 	$(DBT) build --target dev
 
+# Every test: dbt's own tests on the embedded dev database are part of the
+# pytest suite, which also drives dbt against throwaway databases.
 test: setup
 	$(VENV)/bin/pytest -q tests_py
 
