@@ -11,7 +11,12 @@ TARGET ?= dev
 export DBT_SEND_ANONYMOUS_USAGE_STATS := False
 export DO_NOT_TRACK := 1
 
-.PHONY: setup run test clean-dev clean
+.PHONY: setup run test verify clean-dev clean
+
+# Where make's dbt commands point: SYNC_DB_PATH, else the dev database.
+DB_PATH = $(or $(SYNC_DB_PATH),data/dev.db)
+WORK_DB_PATH = $(or $(SYNC_WORK_DB_PATH),$(DB_PATH).dbt-work)
+CRYPTO_EXT = $(wildcard $(VENV)/lib/python3*/site-packages/sqlite_sqlean/crypto.so)
 
 $(VENV)/.installed: requirements.txt
 	@$(SYSTEM_PYTHON) -c 'import sqlite3; c = sqlite3.connect(":memory:"); c.enable_load_extension(True)' \
@@ -40,6 +45,14 @@ run: setup
 # pytest suite, which also drives dbt against throwaway databases.
 test: setup
 	$(VENV)/bin/pytest -q tests_py
+
+# The verification queries (analyses/verify_migration.sql) on TARGET's database.
+verify: setup
+	$(DBT) compile --quiet --target $(TARGET) --select verify_migration > /dev/null
+	sqlite3 -header -column \
+	  -cmd ".load $(basename $(CRYPTO_EXT))" \
+	  -cmd "attach '$(WORK_DB_PATH)' as work" \
+	  "$(DB_PATH)" < target/compiled/sync_data_migration/analyses/verify_migration.sql
 
 clean-dev:
 	rm -f data/dev.db data/dev.db.dbt-work

@@ -48,7 +48,7 @@
 {% macro reject_missing_timestamp(column) -%}
     case
         when {{ column }} is null
-            then '{{ "missing_timestamp: " ~ column ~ ": is null" }}'
+            then '{{ "missing_timestamp: " ~ column ~ ": required, but null" }}'
     end
 {%- endmacro %}
 

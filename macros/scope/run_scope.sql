@@ -21,7 +21,7 @@
     {#- Selecting staging models by tag narrows the run to their entity types. -#}
     {%- set selected = [] -%}
     {%- if execute -%}
-        {%- for node in graph.nodes.values() -%}
+        {%- for node in (graph.get('nodes') or {}).values() -%}
             {%- if node.resource_type == 'model'
                 and node.unique_id in selected_resources
                 and node.config.meta.get('entity_type') -%}

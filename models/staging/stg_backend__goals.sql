@@ -78,14 +78,19 @@ documented as (
     from parsed
 ),
 
+{#
+    Explicit types, so that the work table declares its columns (an
+    undeclared SQLite column reads as UNKNOWN, and dbt unit tests cast
+    expected values to the type they read).
+#}
 final as (
     select
-        entity_type,
-        entity_id,
-        user_id,
-        data,
-        {{ sha256_hex('data') }} as checksum,
-        reject_reason
+        cast(entity_type as text) as entity_type,
+        cast(entity_id as text) as entity_id,
+        cast(user_id as text) as user_id,
+        cast(data as text) as data,
+        cast({{ sha256_hex('data') }} as text) as checksum,
+        cast(reject_reason as text) as reject_reason
     from documented
 )
 

@@ -1,0 +1,155 @@
+{#
+    After a migration, the numbers an operator checks, as one long table
+    (check, entity_type, user_id, entity_id, detail, value):
+    1. sync_data rows and distinct users per entity type;
+    2. rows in each source table;
+    3. users with no sync data;
+    4. a sample of migrated rows, timestamp and type read back from the JSON;
+    5. duplicate (user_id, entity_type, entity_id) keys: must be none;
+    6. rejected rows by reason;
+    7. rows whose stored checksum is not sha256(data): must be none.
+    Run: dbt compile --select verify_migration, then the compiled file with
+    sqlite3 and the crypto extension (see README, "Verifying a migration").
+#}
+
+with
+
+sync_data as (
+    select * from {{ ref('sync_data') }}
+    where entity_type in ('logbook_entry', 'goal', 'practice_session')
+),
+
+users as (
+    select * from {{ source('backend', 'users') }}
+),
+
+documents as (
+    select * from {{ ref('int_sync_documents_unioned') }}
+),
+
+per_entity_type as (
+    select
+        '1 sync_data by entity type' as check_name,
+        entity_type,
+        null as user_id,
+        null as entity_id,
+        count(distinct user_id) || ' users' as detail,
+        count(*) as value
+    from sync_data
+    group by entity_type
+),
+
+source_counts as (
+    {%- for table in ['users', 'logbook_entries', 'goals', 'practice_sessions'] %}
+    select
+        '2 source rows' as check_name,
+        '{{ table }}' as entity_type,
+        null as user_id,
+        null as entity_id,
+        null as detail,
+        count(*) as value
+    from {{ source('backend', table) }}
+    {%- if not loop.last %}
+    union all
+    {%- endif %}
+    {%- endfor %}
+),
+
+users_without_sync_data as (
+    select
+        '3 user without sync data' as check_name,
+        null as entity_type,
+        users.id as user_id,
+        null as entity_id,
+        users.email as detail,
+        1 as value
+    from users
+    where not exists (
+        select 1 from sync_data where sync_data.user_id = users.id
+    )
+),
+
+sample_rows as (
+    select
+        '4 sample' as check_name,
+        entity_type,
+        user_id,
+        entity_id,
+        coalesce(
+            json_extract(data, '$.timestamp'),
+            json_extract(data, '$.startedAt'),
+            json_extract(data, '$.createdAt')
+        )
+        || ' ' || coalesce(
+            json_extract(data, '$.type'),
+            json_extract(data, '$.sessionType'),
+            json_extract(data, '$.status')
+        ) as detail,
+        version as value
+    from (
+        select
+            sync_data.*,
+            row_number() over (
+                partition by entity_type order by updated_at desc, entity_id
+            ) as sample_rank
+        from sync_data
+    ) as ranked
+    where sample_rank <= 5
+),
+
+duplicate_keys as (
+    select
+        '5 duplicate key' as check_name,
+        entity_type,
+        user_id,
+        entity_id,
+        null as detail,
+        count(*) as value
+    from {{ ref('sync_data') }}
+    group by user_id, entity_type, entity_id
+    having count(*) > 1
+),
+
+rejects_by_reason as (
+    select
+        '6 rejected by reason' as check_name,
+        entity_type,
+        null as user_id,
+        null as entity_id,
+        substr(reject_reason, 1, instr(reject_reason, ':') - 1) as detail,
+        count(*) as value
+    from documents
+    where reject_reason is not null
+    group by entity_type, substr(reject_reason, 1, instr(reject_reason, ':') - 1)
+),
+
+checksum_mismatches as (
+    select
+        '7 checksum mismatch' as check_name,
+        entity_type,
+        user_id,
+        entity_id,
+        checksum as detail,
+        1 as value
+    from sync_data
+    where checksum is not {{ sha256_hex('data') }}
+),
+
+final as (
+    select * from per_entity_type
+    union all
+    select * from source_counts
+    union all
+    select * from users_without_sync_data
+    union all
+    select * from sample_rows
+    union all
+    select * from duplicate_keys
+    union all
+    select * from rejects_by_reason
+    union all
+    select * from checksum_mismatches
+)
+
+select * from final
+order by check_name, entity_type, user_id, entity_id

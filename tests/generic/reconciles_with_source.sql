@@ -1,0 +1,70 @@
+{#
+    Reconciliation of sync_data with the run's candidate rows (`documents`,
+    the intermediate model): within the run's scope (user and entity-type
+    filters), every candidate is either in sync_data with the checksum the
+    staging model computed, or rejected; and sync_data holds no migration row
+    that has no candidate. Each failing row says which way it fails.
+#}
+{% test reconciles_with_source(model, documents) %}
+
+{%- set entity_types = sync_entity_types() -%}
+{%- set user_id = sync_user_id() -%}
+
+with
+
+documents as (
+    select * from {{ documents }}
+),
+
+synced as (
+    select * from {{ model }}
+    where
+        entity_type in ({% for t in entity_types %}'{{ t }}'{% if not loop.last %}, {% endif %}{% endfor %})
+        {%- if user_id is not none %}
+        and user_id = {{ sql_string(user_id) }}
+        {%- endif %}
+),
+
+missing_or_stale as (
+    select
+        documents.entity_type,
+        documents.entity_id,
+        documents.user_id,
+        case
+            when synced.entity_id is null then 'missing from sync_data'
+            else 'checksum differs from staging'
+        end as problem
+    from documents
+    left join synced
+        on
+            documents.user_id = synced.user_id
+            and documents.entity_type = synced.entity_type
+            and documents.entity_id = synced.entity_id
+    where
+        documents.reject_reason is null
+        and synced.checksum is not documents.checksum
+),
+
+rejected_but_synced_or_extra as (
+    select
+        synced.entity_type,
+        synced.entity_id,
+        synced.user_id,
+        case
+            when documents.entity_id is null then 'in sync_data, not in the source'
+            else 'rejected, yet in sync_data'
+        end as problem
+    from synced
+    left join documents
+        on
+            synced.user_id = documents.user_id
+            and synced.entity_type = documents.entity_type
+            and synced.entity_id = documents.entity_id
+    where documents.entity_id is null or documents.reject_reason is not null
+)
+
+select * from missing_or_stale
+union all
+select * from rejected_but_synced_or_extra
+
+{% endtest %}
