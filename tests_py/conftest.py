@@ -51,6 +51,7 @@ def dbt_env(db_path, **extra):
         SYNC_DB_PATH=str(db_path),
         DBT_SEND_ANONYMOUS_USAGE_STATS="False",
         DO_NOT_TRACK="1",
+        DBT_USE_COLORS="False",
         DBT_LOG_PATH=str(Path(db_path).parent / "logs"),
     )
     env.update({k: str(v) for k, v in extra.items()})
