@@ -11,7 +11,11 @@ TARGET ?= dev
 export DBT_SEND_ANONYMOUS_USAGE_STATS := False
 export DO_NOT_TRACK := 1
 
-.PHONY: setup run test verify clean-dev clean
+.PHONY: setup run test verify dry-run migrate clean-dev clean
+
+# Shortcuts of the old scripts (migrate:sync:dry, migrate:sync, ...):
+#   make dry-run|migrate TARGET=dev|staging|prod USER_ID=... ENTITIES=goal,practice_session
+export USER_ID ENTITIES
 
 # Where make's dbt commands point: SYNC_DB_PATH, else the dev database.
 DB_PATH = $(or $(SYNC_DB_PATH),data/dev.db)
@@ -45,6 +49,14 @@ run: setup
 # pytest suite, which also drives dbt against throwaway databases.
 test: setup
 	$(VENV)/bin/pytest -q tests_py
+
+# Preview: dbt run --target $(TARGET) --vars '{dry_run: true, ...}'
+dry-run: setup
+	$(DBT) run --target $(TARGET) --vars "$$(DRY_RUN=1 $(PY) scripts/dbt_vars.py)"
+
+# The migration: dbt build --target $(TARGET) --vars '{...}'
+migrate: setup
+	$(DBT) build --target $(TARGET) --vars "$$($(PY) scripts/dbt_vars.py)"
 
 # The verification queries (analyses/verify_migration.sql) on TARGET's database.
 verify: setup

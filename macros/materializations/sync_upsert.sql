@@ -15,27 +15,33 @@
     {%- set key_columns = config.require('unique_key') -%}
     {%- set target_relation = this.incorporate(type='table') -%}
     {%- set existing_relation = load_relation(this) -%}
-    {%- set incoming = api.Relation.create(
-        identifier=this.identifier ~ '__incoming', schema='temp', type='table'
-    ) -%}
+    {%- set incoming = sync_upsert_incoming_relation() -%}
 
     {%- if should_full_refresh() -%}
         {{ log("sync_upsert: --full-refresh ignored; " ~ target_relation
             ~ " is merged into, never rebuilt.", info=True) }}
     {%- endif -%}
 
-    {{ run_hooks(pre_hooks, inside_transaction=False) }}
-
-    {%- if existing_relation is none -%}
-        {% do create_sync_data_table(target_relation) %}
-    {%- endif -%}
-
     {% call statement('drop_incoming', auto_begin=False) -%}
         drop table if exists {{ incoming }}
     {%- endcall %}
     {% call statement('stage_incoming', auto_begin=False) -%}
-        {{ sync_upsert_classify_sql(sql, target_relation, key_columns) }}
+        {{ sync_upsert_classify_sql(sql, existing_relation, key_columns) }}
     {%- endcall %}
+
+    {#- A dry run stops here: the plan is reported, nothing is written. #}
+    {%- if var('dry_run', false) -%}
+        {% call statement('main') -%}
+            select count(*) from {{ incoming }}
+        {%- endcall %}
+        {% do sync_dry_run_report(incoming) %}
+        {{ return({'relations': [target_relation]}) }}
+    {%- endif -%}
+
+    {{ run_hooks(pre_hooks, inside_transaction=False) }}
+    {%- if existing_relation is none -%}
+        {% do create_sync_data_table(target_relation) %}
+    {%- endif -%}
 
     {{ run_hooks(pre_hooks, inside_transaction=True) }}
 
@@ -46,39 +52,55 @@
         {{ sync_upsert_insert_sql(incoming, target_relation, key_columns) }}
     {%- endcall %}
 
+    {#- The run history and the rejects are written in the same transaction. #}
     {{ run_hooks(post_hooks, inside_transaction=True) }}
     {% do adapter.commit() %}
-
-    {% do sync_upsert_report(incoming) %}
-    {% call statement('drop_incoming_after', auto_begin=False) -%}
-        drop table if exists {{ incoming }}
-    {%- endcall %}
 
     {{ run_hooks(post_hooks, inside_transaction=False) }}
     {{ return({'relations': [target_relation]}) }}
 {%- endmaterialization %}
 
 
+{# The temp table that holds this run's classified rows. #}
+{% macro sync_upsert_incoming_relation() -%}
+    {{ return(api.Relation.create(identifier='sync_data__incoming', schema='temp', type='table')) }}
+{%- endmacro %}
+
+
 {#
-    The model's rows, each with the action the merge will take: insert,
-    update or unchanged. Kept in a temp table, which a plain SQLite client
-    never sees and which vanishes with the connection.
+    The model's rows, each with the action the merge takes: insert, update,
+    unchanged, or rejected (a row with a reject_reason is never merged).
+    Kept in a temp table, which a plain SQLite client never sees and which
+    vanishes with the connection. With no target table yet (a fresh dev
+    database), every migratable row is an insert.
 #}
-{% macro sync_upsert_classify_sql(model_sql, target_relation, key_columns) -%}
-    create temp table {{ target_relation.identifier }}__incoming as
+{% macro sync_upsert_classify_sql(model_sql, existing_relation, key_columns) -%}
+    create temp table {{ sync_upsert_incoming_relation().identifier }} as
     select
         incoming.*,
         case
-            when existing.rowid is null then 'insert'
+            when incoming.reject_reason is not null then 'rejected'
+            when existing.checksum is null then 'insert'
             when existing.checksum is incoming.checksum then 'unchanged'
             else 'update'
         end as sync_action
     from ({{ model_sql }}) as incoming
-    left join {{ target_relation }} as existing
+    {%- if existing_relation is none %}
+    left join (
+        select
+            {% for column in key_columns -%}
+            null as {{ column }},
+            {% endfor -%}
+            null as checksum
+        where false
+    ) as existing
+    {%- else %}
+    left join {{ existing_relation }} as existing
+    {%- endif %}
         on
+        incoming.reject_reason is null
         {% for column in key_columns -%}
-            existing.{{ column }} = incoming.{{ column }}
-            {%- if not loop.last %} and {% endif %}
+            and existing.{{ column }} = incoming.{{ column }}
         {% endfor %}
 {%- endmacro %}
 
@@ -120,19 +142,4 @@
         from {{ incoming }} as pending
         where pending.sync_action = 'insert'
     ) as new_rows
-{%- endmacro %}
-
-{# One console line per entity type with what the merge did. #}
-{% macro sync_upsert_report(incoming) -%}
-    {%- set counts = run_query(
-        "select entity_type,"
-        ~ " sum(sync_action = 'insert') as inserted,"
-        ~ " sum(sync_action = 'update') as updated,"
-        ~ " sum(sync_action = 'unchanged') as unchanged"
-        ~ " from " ~ incoming ~ " group by entity_type order by entity_type"
-    ) -%}
-    {%- for row in counts.rows -%}
-        {{ log("sync_data " ~ row['entity_type'] ~ ": inserted=" ~ row['inserted']
-            ~ " updated=" ~ row['updated'] ~ " unchanged=" ~ row['unchanged'], info=True) }}
-    {%- endfor -%}
 {%- endmacro %}

@@ -103,3 +103,39 @@
         {%- endfor %}
     end
 {%- endmacro %}
+
+{#
+    The offending value of a rejected row: the column its reason names
+    ('<category>: <column>: ...'), as text cut to 200 characters (a BLOB as
+    its hex literal), so an operator sees what to fix.
+#}
+{% macro reject_value(reason, columns) -%}
+    case substr(
+        substr({{ reason }}, instr({{ reason }}, ': ') + 2),
+        1,
+        instr(substr({{ reason }}, instr({{ reason }}, ': ') + 2), ':') - 1
+    )
+        {%- for column in columns %}
+        when '{{ column }}' then
+            case typeof({{ column }})
+                when 'blob' then 'x''' || substr(hex({{ column }}), 1, 196) || ''''
+                else substr(cast({{ column }} as text), 1, 200)
+            end
+        {%- endfor %}
+    end
+{%- endmacro %}
+
+{#
+    What names a source row in migration_rejects: its id, or, for a row with
+    no id, 'no-id:' and a hash of all its values (a row has nothing else).
+#}
+{% macro reject_key(id_column, columns) -%}
+    coalesce(
+        cast({{ id_column }} as text),
+        'no-id:' || substr(
+            {{ sha256_hex("quote(" ~ columns | join(") || ',' || quote(") ~ ")") }},
+            1,
+            16
+        )
+    )
+{%- endmacro %}

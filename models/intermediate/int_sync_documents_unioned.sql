@@ -34,6 +34,7 @@ final as (
         unioned.entity_type,
         unioned.entity_id,
         unioned.user_id,
+        unioned.reject_key,
         case when unioned.reject_reason is null then unioned.data end as data,
         case
             when unioned.reject_reason is null then unioned.checksum
@@ -47,7 +48,11 @@ final as (
                     then 'orphan_user: user_id: '
                     || substr(unioned.user_id, 1, 60) || ' names no user'
             end
-        ) as reject_reason
+        ) as reject_reason,
+        case
+            when unioned.reject_reason is not null then unioned.reject_value
+            when users.id is null then substr(unioned.user_id, 1, 200)
+        end as reject_value
     from unioned
     left join users on unioned.user_id = users.id
 )

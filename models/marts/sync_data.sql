@@ -2,12 +2,18 @@
     config(
         materialized='sync_upsert',
         unique_key=['user_id', 'entity_type', 'entity_id'],
+        post_hook=[
+            "{{ record_migration_rejects() }}",
+            "{{ record_migration_runs() }}",
+        ],
     )
 }}
 
 {#
-    The rows of this run's scope that can be migrated. The sync_upsert
-    materialization merges them into the API's sync_data table.
+    This run's candidate rows. The sync_upsert materialization merges those
+    without a reject_reason into the API's sync_data table; its post-hooks
+    record the rejected ones (migration_rejects) and the run's counts
+    (migration_runs), in the same transaction.
 #}
 
 with
@@ -22,9 +28,11 @@ final as (
         entity_type,
         entity_id,
         data,
-        checksum
+        checksum,
+        reject_key,
+        reject_reason,
+        reject_value
     from documents
-    where reject_reason is null
 )
 
 select * from final

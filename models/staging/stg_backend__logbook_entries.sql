@@ -68,7 +68,13 @@ documented as (
         'logbook_entry' as entity_type,
         cast(id as text) as entity_id,
         cast(user_id as text) as user_id,
+        {{ reject_key('id', [
+            'id', 'user_id', 'timestamp', 'duration', 'type', 'instrument', 'pieces', 'techniques', 'goal_ids', 'notes', 'mood', 'tags', 'session_id', 'metadata', 'created_at', 'updated_at'
+        ]) }} as reject_key,
         reject_reason,
+        {{ reject_value('reject_reason', [
+            'id', 'user_id', 'timestamp', 'duration', 'type', 'instrument', 'pieces', 'techniques', 'goal_ids', 'notes', 'mood', 'tags', 'session_id', 'metadata', 'created_at', 'updated_at'
+        ]) }} as reject_value,
         case
             when reject_reason is null
                 then '{"id":' || {{ js_value('id') }}
@@ -104,7 +110,9 @@ final as (
         cast(user_id as text) as user_id,
         cast(data as text) as data,
         cast({{ sha256_hex('data') }} as text) as checksum,
-        cast(reject_reason as text) as reject_reason
+        cast(reject_key as text) as reject_key,
+        cast(reject_reason as text) as reject_reason,
+        cast(reject_value as text) as reject_value
     from documented
 )
 

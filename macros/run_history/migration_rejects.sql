@@ -1,0 +1,66 @@
+{#
+    migration_rejects (contract, "Rows that cannot be migrated"): one row per
+    source row that is rejected now, in the target database. Maintained by
+    sync_data's post-hook inside the merge's transaction, within the run's
+    scope only: rows rejected again keep first_seen_at and get a new
+    last_seen_at; rows fixed since the last run leave the table (they were
+    just migrated). A row without an id is keyed by a hash of its values.
+#}
+{% macro create_migration_rejects_table() -%}
+    create table if not exists main.migration_rejects (
+        entity_type text not null,
+        entity_key text not null,
+        entity_id text,
+        user_id text,
+        reason text not null,
+        value text,
+        first_seen_at text not null,
+        last_seen_at text not null,
+        primary key (entity_type, entity_key)
+    )
+{%- endmacro %}
+
+
+{% macro record_migration_rejects() -%}
+    {%- if not execute -%}{{ return('') }}{%- endif -%}
+    {%- set incoming = sync_upsert_incoming_relation() -%}
+    {%- set user_id = sync_user_id() -%}
+    {%- do run_query(create_migration_rejects_table()) -%}
+    {%- call statement('forget_fixed_rejects') -%}
+        delete from main.migration_rejects
+        where
+            entity_type in ({{ entity_types_in_scope_sql() }})
+            {%- if user_id is not none %}
+            and user_id = {{ sql_string(user_id) }}
+            {%- endif %}
+            and not exists (
+                select 1
+                from {{ incoming }} as rejected
+                where
+                    rejected.sync_action = 'rejected'
+                    and rejected.entity_type = migration_rejects.entity_type
+                    and rejected.reject_key = migration_rejects.entity_key
+            )
+    {%- endcall -%}
+    insert into main.migration_rejects (
+        entity_type, entity_key, entity_id, user_id, reason, value,
+        first_seen_at, last_seen_at
+    )
+    select
+        rejected.entity_type,
+        rejected.reject_key,
+        rejected.entity_id,
+        rejected.user_id,
+        rejected.reject_reason,
+        rejected.reject_value,
+        strftime('%Y-%m-%d %H:%M:%S', 'now'),
+        strftime('%Y-%m-%d %H:%M:%S', 'now')
+    from {{ incoming }} as rejected
+    where rejected.sync_action = 'rejected'
+    on conflict (entity_type, entity_key) do update set
+        entity_id = excluded.entity_id,
+        user_id = excluded.user_id,
+        reason = excluded.reason,
+        value = excluded.value,
+        last_seen_at = excluded.last_seen_at
+{%- endmacro %}

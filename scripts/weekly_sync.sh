@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# The scheduled weekly migration: `dbt build` for one target, appended to a
+# log file. Exits with dbt's code (non-zero when a model or an error-severity
+# test fails) and refuses to start while another run on the same database
+# still holds its lock (exit 75).
+#   usage: SYNC_DB_PATH=/data/prod.db scripts/weekly_sync.sh prod [log file]
+set -uo pipefail
+
+target=${1:-}
+case "$target" in
+  dev|staging|prod) ;;
+  *) echo "usage: weekly_sync.sh dev|staging|prod [log file]" >&2; exit 2 ;;
+esac
+cd "$(dirname "$0")/.." || exit 2
+log=${2:-logs/weekly_sync_${target}.log}
+
+if [ "$target" != dev ] && [ -z "${SYNC_DB_PATH:-}" ]; then
+  echo "weekly_sync: SYNC_DB_PATH must name the $target database file." >&2
+  exit 2
+fi
+db=${SYNC_DB_PATH:-data/dev.db}
+lock="$db.lock"
+mkdir -p "$(dirname "$log")" "$(dirname "$db")"
+
+exec 9>"$lock"
+if ! flock --nonblock 9; then
+  message="$(date -u '+%Y-%m-%d %H:%M:%S') weekly_sync: another run on $db is still going (lock $lock is held); not starting. Wait for it to finish, or check for a stuck dbt process."
+  echo "$message" >> "$log"
+  echo "$message" >&2
+  exit 75
+fi
+
+{
+  echo "=== $(date -u '+%Y-%m-%d %H:%M:%S') weekly sync: target $target, database $db ==="
+  DBT_USE_COLORS=False .venv/bin/dbt build --target "$target"
+  status=$?
+  echo "=== $(date -u '+%Y-%m-%d %H:%M:%S') finished: exit code $status ==="
+} >> "$log" 2>&1
+exit "$status"
