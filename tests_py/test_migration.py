@@ -270,8 +270,12 @@ def test_backend_tables_are_never_written(db):
     digest = table_digest(db, tables)
     for table in tables:
         assert digest[table] == before[table]
-    new_objects = set(after) - set(before["schema"])
-    assert new_objects == set()
+    new_objects = {name for _, name, _, _ in set(after) - set(before["schema"])}
+    assert new_objects == {
+        "migration_runs", "sqlite_autoindex_migration_runs_1",
+        "migration_rejects", "sqlite_autoindex_migration_rejects_1",
+    }
+    assert set(before["schema"]) <= set(after)
 
 
 def test_fresh_database_gets_the_api_ddl(tmp_path, template_db):
