@@ -11,7 +11,7 @@ TARGET ?= dev
 export DBT_SEND_ANONYMOUS_USAGE_STATS := False
 export DO_NOT_TRACK := 1
 
-.PHONY: setup run test verify dry-run migrate clean-dev clean
+.PHONY: setup run test verify dry-run migrate check-db clean-dev clean
 
 # Shortcuts of the old scripts (migrate:sync:dry, migrate:sync, ...):
 #   make dry-run|migrate TARGET=dev|staging|prod USER_ID=... ENTITIES=goal,practice_session
@@ -50,12 +50,17 @@ run: setup
 test: setup
 	$(VENV)/bin/pytest -q tests_py
 
+# staging and prod must name an existing database: never create an empty one.
+check-db:
+	@if [ "$(TARGET)" != dev ] && [ ! -s "$(DB_PATH)" ]; then \
+	  echo "The $(TARGET) database '$(DB_PATH)' does not exist or is empty: set SYNC_DB_PATH to the database file." >&2; exit 2; fi
+
 # Preview: dbt run --target $(TARGET) --vars '{dry_run: true, ...}'
-dry-run: setup
+dry-run: setup check-db
 	$(DBT) run --target $(TARGET) --vars "$$(DRY_RUN=1 $(PY) scripts/dbt_vars.py)"
 
 # The migration: dbt build --target $(TARGET) --vars '{...}'
-migrate: setup
+migrate: setup check-db
 	$(DBT) build --target $(TARGET) --vars "$$($(PY) scripts/dbt_vars.py)"
 
 # The verification queries (analyses/verify_migration.sql) on TARGET's database.

@@ -19,6 +19,10 @@ if [ "$target" != dev ] && [ -z "${SYNC_DB_PATH:-}" ]; then
   exit 2
 fi
 db=${SYNC_DB_PATH:-data/dev.db}
+if [ "$target" != dev ] && [ ! -s "$db" ]; then
+  echo "weekly_sync: the $target database $db does not exist or is empty; check SYNC_DB_PATH. Nothing was run." >&2
+  exit 2
+fi
 lock="$db.lock"
 mkdir -p "$(dirname "$log")" "$(dirname "$db")"
 

@@ -22,12 +22,17 @@
             ~ " is merged into, never rebuilt.", info=True) }}
     {%- endif -%}
 
+    {% call statement('busy_timeout', auto_begin=False) -%}
+        pragma busy_timeout = {{ var('busy_timeout_ms', 10000) | int }}
+    {%- endcall %}
     {% call statement('drop_incoming', auto_begin=False) -%}
         drop table if exists {{ incoming }}
     {%- endcall %}
     {% call statement('stage_incoming', auto_begin=False) -%}
         {{ sync_upsert_classify_sql(sql, existing_relation, key_columns) }}
     {%- endcall %}
+
+    {% do check_reject_threshold(incoming) %}
 
     {#- A dry run stops here: the plan is reported, nothing is written. #}
     {%- if var('dry_run', false) -%}

@@ -1,0 +1,64 @@
+{#
+    on-run-start: refuse to run against the wrong database, with an error
+    that says what is wrong and what to do, before any model reads or writes.
+    - staging/prod: the database file must exist and hold tables (dbt-sqlite
+      creates an empty file when the path names none; we stop right there);
+    - every backend table the models read must exist (in dev a missing one is
+      left to the sample loader) and have every column the sources declare.
+#}
+{% macro preflight_checks() -%}
+    {%- if not execute or flags.WHICH not in ['run', 'build', 'test'] -%}
+        {{ return('') }}
+    {%- endif -%}
+    {%- set db_path = target.schemas_and_paths['main'] if target.schemas_and_paths is defined else 'SYNC_DB_PATH' -%}
+    {%- set objects = run_query("select name from main.sqlite_master where type = 'table'").columns[0].values() | list -%}
+    {%- if objects | length == 0 and target.name != 'dev' -%}
+        {{ exceptions.raise_compiler_error(
+            "The " ~ target.name ~ " database " ~ db_path ~ " does not exist or is empty "
+            ~ "(SQLite has just created an empty file at that path). Check SYNC_DB_PATH: it must "
+            ~ "name the existing database file that holds the backend tables and sync_data. "
+            ~ "Delete the empty file, fix the path and run again; nothing was migrated.") }}
+    {%- endif -%}
+    {%- set problems = [] -%}
+    {%- for source in graph.sources.values() if source.source_name == 'backend' -%}
+        {%- if source.name not in objects -%}
+            {%- if target.name != 'dev' -%}
+                {%- do problems.append("the backend table " ~ source.name ~ " is missing") -%}
+            {%- endif -%}
+        {%- else -%}
+            {%- set present = run_query("select name from pragma_table_info(" ~ sql_string(source.name) ~ ", 'main')").columns[0].values() | list -%}
+            {%- set missing = [] -%}
+            {%- for column in source.columns if column not in present -%}
+                {%- do missing.append(column) -%}
+            {%- endfor -%}
+            {%- if missing -%}
+                {%- do problems.append("the backend table " ~ source.name ~ " lacks column(s) " ~ missing | join(', ')) -%}
+            {%- endif -%}
+        {%- endif -%}
+    {%- endfor -%}
+    {%- if problems -%}
+        {{ exceptions.raise_compiler_error(
+            "The " ~ target.name ~ " database " ~ db_path ~ " is not the backend this project reads: "
+            ~ problems | join('; ') ~ ". Check that SYNC_DB_PATH names the backend's database and "
+            ~ "that its schema is current (see models/staging/_backend__sources.yml for what is "
+            ~ "needed); nothing was migrated.") }}
+    {%- endif -%}
+{%- endmacro %}
+
+{#
+    on-run-end: when the database was locked by another writer for longer
+    than the busy timeout, say so plainly.
+#}
+{% macro explain_locked_database(results) -%}
+    {%- if not execute -%}{{ return('') }}{%- endif -%}
+    {%- for result in results if result.status == 'error' and 'database is locked' in (result.message or '') -%}
+        {%- if loop.first -%}
+            {{ log(
+                "The database was locked by another writer (the API, wrangler, another dbt "
+                ~ "run) for longer than the busy timeout of " ~ var('busy_timeout_ms', 10000)
+                ~ " ms, so this run stopped and sync_data is as it was before it. Run again "
+                ~ "when the other writer is done, or give it longer with "
+                ~ "--vars '{busy_timeout_ms: 60000}'.", info=True) }}
+        {%- endif -%}
+    {%- endfor -%}
+{%- endmacro %}
