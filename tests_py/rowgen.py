@@ -38,6 +38,8 @@ def json_string(rng, text):
                 out.append(f"\\u{code:04x}")
         else:
             out.append(ch)
+    if rng.random() < 0.05:
+        out.append(rng.choice(["\\ud800", "\\uDBFF", "\\udc00", "\\uDFFF x"]))
     out.append('"')
     return "".join(out)
 

@@ -15,6 +15,10 @@
     the end; escaped backslashes are set aside first so that "\\u0000" (a
     backslash, then the text u0000) is left alone. Text that already holds
     U+F0000 and an escaped NUL is beyond this (documented limitation).
+
+    A lone surrogate (\ud800 with no partner) is decoded by SQLite into bytes
+    that are not UTF-8; js_decoded_string writes it back as JSON.stringify
+    does, as a lower-case \udxxx escape.
 #}
 {% macro js_json(expr) -%}
     {{ return(adapter.dispatch('js_json')(expr)) }}
@@ -61,7 +65,7 @@ end
                 child.atom,
                 case
                     when parent_node.type = 'object'
-                        then json_quote(child.key) || ':'
+                        then {{ js_decoded_string('child.key') }} || ':'
                     else ''
                 end as key_prefix,
                 case
@@ -131,7 +135,7 @@ end
                     when walk.type = 'array' then '['
                     when walk.type = 'object' then '{'
                     when walk.type in ('null', 'true', 'false') then walk.type
-                    when walk.type = 'text' then json_quote(walk.atom)
+                    when walk.type = 'text' then {{ js_decoded_string('walk.atom') }}
                     else {{ js_number('walk.atom') }}
                 end as token,
                 case walk.type
@@ -159,4 +163,60 @@ end
         from tokens
         limit 1
     )
+{%- endmacro %}
+
+
+{#
+    A string decoded from JSON text, quoted as JSON.stringify quotes it.
+    Almost always json_quote; a string holding the byte 0xED (a lone
+    surrogate, or Hangul) is rewritten character by character so that a lone
+    surrogate becomes its \udxxx escape.
+#}
+{% macro js_decoded_string(expr) -%}
+    {%- set digits = "'0123456789ABCDEF'" -%}
+    case
+        when instr(cast({{ expr }} as blob), x'ED') = 0 then json_quote({{ expr }})
+        else (
+            with recursive
+            positions (i) as (
+                select 1
+                union all
+                select positions.i + 1 from positions
+                where positions.i < length({{ expr }})
+            ),
+            characters as (
+                select
+                    positions.i,
+                    substr({{ expr }}, positions.i, 1) as c,
+                    hex(substr({{ expr }}, positions.i, 1)) as h
+                from positions
+            ),
+            {#- bytes ED [A0-BF] [80-BF] hold U+D800..U+DFFF; the sum below is
+                0xD000 + (b2 - 0x80) * 64 + (b3 - 0x80) from the hex digits -#}
+            pieces as (
+                select
+                    characters.i,
+                    case
+                        when characters.h glob 'ED[AB][0-9A-F][89AB][0-9A-F]'
+                            then '\u' || printf(
+                                '%04x',
+                                43823
+                                + 1024 * instr({{ digits }}, substr(characters.h, 3, 1))
+                                + 64 * instr({{ digits }}, substr(characters.h, 4, 1))
+                                + 16 * instr({{ digits }}, substr(characters.h, 5, 1))
+                                + instr({{ digits }}, substr(characters.h, 6, 1))
+                            )
+                        else substr(json_quote(characters.c), 2, length(json_quote(characters.c)) - 2)
+                    end as piece
+                from characters
+            )
+            select
+                '"' || group_concat(pieces.piece, '') over (
+                    order by pieces.i
+                    rows between unbounded preceding and unbounded following
+                ) || '"'
+            from pieces
+            limit 1
+        )
+    end
 {%- endmacro %}
