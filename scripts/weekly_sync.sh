@@ -38,6 +38,9 @@ fi
   echo "=== $(date -u '+%Y-%m-%d %H:%M:%S') weekly sync: target $target, database $db ==="
   DBT_USE_COLORS=False .venv/bin/dbt build --target "$target"
   status=$?
+  if [ "$status" -ne 0 ] && tail -n 50 "$log" | grep -q "database is locked"; then
+    echo "weekly_sync: $db was locked by another writer for longer than the busy timeout; nothing was migrated. Run again when the other writer is done."
+  fi
   echo "=== $(date -u '+%Y-%m-%d %H:%M:%S') finished: exit code $status ==="
 } >> "$log" 2>&1
 exit "$status"

@@ -154,7 +154,7 @@ def oracle_for_database(db_path):
 
 
 def table_digest(db_path, tables):
-    """Every row of the tables, in a stable order, with storage classes."""
+    """Every row of the tables, in a stable order, with storage classes, and their DDL."""
     with sqlite3.connect(db_path) as conn:
         out = {}
         for table in tables:
@@ -162,6 +162,8 @@ def table_digest(db_path, tables):
             select = ", ".join(f"{c}, typeof({c})" for c in cols)
             out[table] = conn.execute(f"select {select} from {table} order by rowid").fetchall()
         out["schema"] = conn.execute(
-            "select type, name, tbl_name, sql from sqlite_master order by name"
+            "select type, name, tbl_name, sql from sqlite_master"
+            f" where tbl_name in ({', '.join('?' * len(tables))}) order by name",
+            tables,
         ).fetchall()
         return out

@@ -100,6 +100,10 @@
         {{ return('') }}
     {%- endif -%}
     {%- set message = failures | join('; ') if failures else 'sync_data ' ~ sync_result[0].status -%}
+    {%- if 'database is locked' in message -%}
+        {{ log("The failed run could not be recorded in migration_runs: the database is locked.", info=True) }}
+        {{ return('') }}
+    {%- endif -%}
     {%- do run_query(create_migration_runs_table()) -%}
     {%- call statement('record_failed_migration') -%}
         insert into main.migration_runs (
