@@ -39,9 +39,39 @@
     {%- endset -%}
 case
     when {{ expr }} in ('[]', '{}') then {{ expr }}
+    when instr({{ expr }}, '\') = 0 and {{ sqlite__js_json_is_canonical(expr) }} then json({{ expr }})
     when {{ has_nul }} then replace({{ sqlite__js_json_tree(prepared) }}, char(983040), '\u0000')
     else {{ sqlite__js_json_tree(expr) }}
 end
+{%- endmacro %}
+
+{#
+    True when SQLite's own minified form, json(expr), is already what
+    JavaScript writes, which holds for most real documents: the caller has
+    checked that no string has an escape (no backslash), and here no number
+    needs rewriting (a REAL, an integer beyond 2^53, or -0), no object key is
+    given twice and no key looks like an array index (JavaScript moves those
+    first). One pass over json_tree, no sorting: much cheaper than rebuilding.
+#}
+{% macro sqlite__js_json_is_canonical(expr) -%}
+    (
+        select
+            coalesce(sum(
+                tree.type = 'real'
+                or (
+                    tree.type = 'integer'
+                    and (
+                        typeof(tree.atom) != 'integer'
+                        or abs(tree.atom) > 9007199254740991
+                        or (tree.atom = 0 and instr({{ expr }}, '-0') > 0)
+                    )
+                )
+                or (typeof(tree.key) = 'text' and tree.key glob '[0-9]*')
+            ), 0) = 0
+            and count(distinct case when typeof(tree.key) = 'text' then tree.parent || ':' || tree.key end)
+            = sum(typeof(tree.key) = 'text')
+        from json_tree({{ expr }}) as tree
+    )
 {%- endmacro %}
 
 {% macro sqlite__js_json_tree(expr) -%}

@@ -7,7 +7,7 @@ source as (
     where {{ in_run_scope('goal') }}
 ),
 
-checked as (
+checked as materialized (
     select
         source.*,
         coalesce(
@@ -53,7 +53,7 @@ parsed as (
     from checked
 ),
 
-documented as (
+documented as materialized (
     select
         'goal' as entity_type,
         cast(id as text) as entity_id,

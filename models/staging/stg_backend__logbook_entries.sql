@@ -7,7 +7,7 @@ source as (
     where {{ in_run_scope('logbook_entry') }}
 ),
 
-checked as (
+checked as materialized (
     select
         source.*,
         coalesce(
@@ -63,7 +63,7 @@ parsed as (
     from checked
 ),
 
-documented as (
+documented as materialized (
     select
         'logbook_entry' as entity_type,
         cast(id as text) as entity_id,

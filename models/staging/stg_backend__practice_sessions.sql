@@ -31,7 +31,7 @@ instants as (
     from source
 ),
 
-checked as (
+checked as materialized (
     select
         instants.*,
         coalesce(
@@ -64,7 +64,7 @@ checked as (
     from instants
 ),
 
-documented as (
+documented as materialized (
     select
         'practice_session' as entity_type,
         cast(id as text) as entity_id,
