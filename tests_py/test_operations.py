@@ -5,6 +5,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -160,15 +161,20 @@ def test_failed_run_is_recorded_and_leaves_sync_data_as_it_was(db):
     assert "migration goal: failed" in proc.stdout
 
 
-def test_failed_staging_model_is_recorded(db):
+def test_failing_unit_test_stops_the_merge_and_is_recorded(db, tmp_path):
+    """A build whose unit test fails never merges; its runs are recorded as failed."""
     load_fixture(db)
-    with sqlite3.connect(db) as conn:
-        conn.execute("alter table goals rename column milestones to steps")
-    proc = run_dbt(db, "run", expect_ok=False)
+    broken = tmp_path / "project"
+    shutil.copytree(PROJECT_DIR, broken, ignore=shutil.ignore_patterns(".venv", "target", "logs", "data", ".git"))
+    (broken / ".venv").symlink_to(PROJECT_DIR / ".venv")
+    macro = broken / "macros/json/js_defaults.sql"
+    macro.write_text(macro.read_text().replace("'{{ when_null }}'", "'{{ when_null }}0'"))
+    proc = subprocess.run([str(PROJECT_DIR / ".venv/bin/dbt"), "build"], cwd=broken, env=dbt_env(db),
+                          capture_output=True, text=True)
+    assert proc.returncode != 0
     rows = history(db)
     assert {r["status"] for r in rows} == {"failed"} and len(rows) == 3
-    assert "stg_backend__goals" in rows[0]["error_message"]
-    assert "milestones" in rows[0]["error_message"]
+    assert "goal_numbers" in rows[0]["error_message"]
     assert fetch_sync_data(db) == {}
 
 

@@ -17,8 +17,8 @@
     U+F0000 and an escaped NUL is beyond this (documented limitation).
 
     A lone surrogate (\ud800 with no partner) is decoded by SQLite into bytes
-    that are not UTF-8; js_decoded_string writes it back as JSON.stringify
-    does, as a lower-case \udxxx escape.
+    that are not UTF-8; the rebuilt document is repaired to hold the lower-case
+    \udxxx escape JSON.stringify writes.
 #}
 {% macro js_json(expr) -%}
     {{ return(adapter.dispatch('js_json')(expr)) }}
@@ -40,8 +40,9 @@
 case
     when {{ expr }} in ('[]', '{}') then {{ expr }}
     when instr({{ expr }}, '\') = 0 and {{ sqlite__js_json_is_canonical(expr) }} then json({{ expr }})
-    when {{ has_nul }} then replace({{ sqlite__js_json_tree(prepared) }}, char(983040), '\u0000')
-    else {{ sqlite__js_json_tree(expr) }}
+    {#- only an escaped surrogate (\ud800-\udfff) can decode to a lone one #}
+    when instr(lower({{ expr }}), '\ud') = 0 then {{ sqlite__js_json_tree(prepared) }}
+    else {{ sqlite__js_json_tree(prepared, repair=true) }}
 end
 {%- endmacro %}
 
@@ -74,7 +75,7 @@ end
     )
 {%- endmacro %}
 
-{% macro sqlite__js_json_tree(expr) -%}
+{% macro sqlite__js_json_tree(expr, repair=false) -%}
     (
         with recursive
         nodes as materialized (
@@ -95,7 +96,7 @@ end
                 child.atom,
                 case
                     when parent_node.type = 'object'
-                        then {{ js_decoded_string('child.key') }} || ':'
+                        then json_quote(child.key) || ':'
                     else ''
                 end as key_prefix,
                 case
@@ -165,7 +166,7 @@ end
                     when walk.type = 'array' then '['
                     when walk.type = 'object' then '{'
                     when walk.type in ('null', 'true', 'false') then walk.type
-                    when walk.type = 'text' then {{ js_decoded_string('walk.atom') }}
+                    when walk.type = 'text' then json_quote(walk.atom)
                     else {{ js_number('walk.atom') }}
                 end as token,
                 case walk.type
@@ -175,78 +176,102 @@ end
                 end || walk.chain as closers,
                 lead(walk.depth) over (order by walk.sort_key) as next_depth
             from walk
+        ),
+
+        document as {% if repair %}materialized {% endif %}(
+            select
+                replace(
+                    group_concat(
+                        tokens.token
+                        || substr(
+                            tokens.closers,
+                            1,
+                            length(tokens.closers) - coalesce(tokens.next_depth, 0)
+                        ),
+                        ''
+                    ) over (
+                        order by tokens.sort_key
+                        rows between unbounded preceding and unbounded following
+                    ),
+                    char(983040),
+                    '\u0000'
+                ) as doc
+            from tokens
+            limit 1
         )
 
-        select
-            group_concat(
-                tokens.token
-                || substr(
-                    tokens.closers,
-                    1,
-                    length(tokens.closers) - coalesce(tokens.next_depth, 0)
-                ),
-                ''
-            ) over (
-                order by tokens.sort_key
-                rows between unbounded preceding and unbounded following
-            )
-        from tokens
-        limit 1
+        {%- if repair %},
+
+        {{ sqlite__js_repair_lone_surrogates('document') }}
+
+        select repaired.doc from repaired
+        {%- else %}
+
+        select document.doc from document
+        {%- endif %}
     )
 {%- endmacro %}
 
 
 {#
-    A string decoded from JSON text, quoted as JSON.stringify quotes it.
-    Almost always json_quote; a string holding the byte 0xED (a lone
-    surrogate, or Hangul) is rewritten character by character so that a lone
-    surrogate becomes its \udxxx escape.
+    A lone surrogate (\ud800 with no partner) comes out of json_tree as the
+    bytes ED A0..BF 80..BF, which are not UTF-8 (Hangul, which also starts
+    with ED, has a second byte below A0). The rebuilt document is rewritten
+    character by character, each such character becoming the lower-case
+    \udxxx escape JSON.stringify writes; only documents holding the byte ED
+    come here.
 #}
-{% macro js_decoded_string(expr) -%}
+{% macro sqlite__js_repair_lone_surrogates(relation) -%}
     {%- set digits = "'0123456789ABCDEF'" -%}
-    case
-        when instr(cast({{ expr }} as blob), x'ED') = 0 then json_quote({{ expr }})
-        else (
-            with recursive
-            positions (i) as (
-                select 1
-                union all
-                select positions.i + 1 from positions
-                where positions.i < length({{ expr }})
-            ),
-            characters as (
-                select
-                    positions.i,
-                    substr({{ expr }}, positions.i, 1) as c,
-                    hex(substr({{ expr }}, positions.i, 1)) as h
-                from positions
-            ),
-            {#- bytes ED [A0-BF] [80-BF] hold U+D800..U+DFFF; the sum below is
-                0xD000 + (b2 - 0x80) * 64 + (b3 - 0x80) from the hex digits -#}
-            pieces as (
-                select
-                    characters.i,
-                    case
-                        when characters.h glob 'ED[AB][0-9A-F][89AB][0-9A-F]'
-                            then '\u' || printf(
-                                '%04x',
-                                43823
-                                + 1024 * instr({{ digits }}, substr(characters.h, 3, 1))
-                                + 64 * instr({{ digits }}, substr(characters.h, 4, 1))
-                                + 16 * instr({{ digits }}, substr(characters.h, 5, 1))
-                                + instr({{ digits }}, substr(characters.h, 6, 1))
-                            )
-                        else substr(json_quote(characters.c), 2, length(json_quote(characters.c)) - 2)
-                    end as piece
-                from characters
-            )
+        positions (i) as (
+            select 1
+            from {{ relation }}
+            where instr(cast({{ relation }}.doc as blob), x'ED') > 0
+            union all
+            select positions.i + 1
+            from positions, {{ relation }}
+            where positions.i < length({{ relation }}.doc)
+        ),
+
+        characters as (
             select
-                '"' || group_concat(pieces.piece, '') over (
+                positions.i,
+                substr({{ relation }}.doc, positions.i, 1) as c,
+                hex(substr({{ relation }}.doc, positions.i, 1)) as h
+            from positions, {{ relation }}
+        ),
+
+        {#- bytes ED [A0-BF] [80-BF] hold U+D800..U+DFFF; the sum below is
+            0xD000 + (b2 - 0x80) * 64 + (b3 - 0x80) from the hex digits #}
+        pieces as (
+            select
+                characters.i,
+                case
+                    when characters.h glob 'ED[AB][0-9A-F][89AB][0-9A-F]'
+                        then '\u' || printf(
+                            '%04x',
+                            43823
+                            + 1024 * instr({{ digits }}, substr(characters.h, 3, 1))
+                            + 64 * instr({{ digits }}, substr(characters.h, 4, 1))
+                            + 16 * instr({{ digits }}, substr(characters.h, 5, 1))
+                            + instr({{ digits }}, substr(characters.h, 6, 1))
+                        )
+                    else characters.c
+                end as piece
+            from characters
+        ),
+
+        repaired as (
+            select
+                group_concat(pieces.piece, '') over (
                     order by pieces.i
                     rows between unbounded preceding and unbounded following
-                ) || '"'
+                ) as doc
             from pieces
+            union all
+            select {{ relation }}.doc
+            from {{ relation }}
+            where instr(cast({{ relation }}.doc as blob), x'ED') = 0
             limit 1
         )
-    end
 {%- endmacro %}

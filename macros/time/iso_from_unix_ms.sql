@@ -1,79 +1,48 @@
 {#
     ISO(x) of the contract: JavaScript's new Date(x).toISOString() for a whole
-    number of milliseconds within Date's range. Integer calendar arithmetic
-    (days to civil date, proleptic Gregorian) rather than strftime, because
-    toISOString also writes years outside 0000-9999 (as +275760 or -000001)
-    and the arithmetic reads the same on every engine.
+    number of milliseconds within Date's range, years outside 0000-9999
+    included (toISOString writes them as +275760 or -000001). strftime only
+    knows 0000-9999, and the Gregorian calendar repeats every 400 years, so
+    the instant is moved by whole 400-year cycles into 2000-2399, formatted
+    there, and the cycles are added back to the year.
 #}
 {% macro iso_from_unix_ms(expr) -%}
     {{ return(adapter.dispatch('iso_from_unix_ms')(expr)) }}
 {%- endmacro %}
 
 {% macro sqlite__iso_from_unix_ms(expr) -%}
+    {#- 2000-01-01T00:00:00Z in ms, and 400 Gregorian years (146097 days) in ms -#}
+    {%- set y2000 = 946684800000 -%}
+    {%- set cycle = 12622780800000 -%}
 (
     select
         case
-            when civil.y between 0 and 9999 then printf('%04d', civil.y)
-            when civil.y < 0 then '-' || printf('%06d', -civil.y)
-            else '+' || printf('%06d', civil.y)
+            when cycles.y between 0 and 9999 then printf('%04d', cycles.y)
+            when cycles.y < 0 then '-' || printf('%06d', -cycles.y)
+            else '+' || printf('%06d', cycles.y)
         end
-        || printf(
-            '-%02d-%02dT%02d:%02d:%02d.%03dZ',
-            civil.m, civil.d, civil.hh, civil.mi, civil.ss, civil.ms
-        )
+        || strftime('-%m-%dT%H:%M:%S', cycles.s / 1000, 'unixepoch')
+        || printf('.%03dZ', cycles.s % 1000)
     from (
         select
-            years.yoe + years.era * 400 + (years.mp >= 10) as y,
-            case when years.mp < 10 then years.mp + 3 else years.mp - 9 end as m,
-            years.doy - (153 * years.mp + 2) / 5 + 1 as d,
-            years.hh,
-            years.mi,
-            years.ss,
-            years.ms
+            shifted.s,
+            cast(strftime('%Y', shifted.s / 1000, 'unixepoch') as integer)
+            + 400 * shifted.k as y
         from (
             select
-                doys.*,
-                (5 * doys.doy + 2) / 153 as mp
+                ms_value.v - ms_value.k * {{ cycle }} as s,
+                ms_value.k
             from (
                 select
-                    yoes.*,
-                    yoes.doe - (365 * yoes.yoe + yoes.yoe / 4 - yoes.yoe / 100) as doy
-                from (
-                    select
-                        eras.*,
-                        (
-                            eras.doe - eras.doe / 1460 + eras.doe / 36524
-                            - eras.doe / 146096
-                        ) / 365 as yoe
-                    from (
-                        select
-                            days.*,
-                            (
-                                case when days.z >= 0 then days.z else days.z - 146096 end
-                            ) / 146097 as era,
-                            days.z - (
-                                (
-                                    case when days.z >= 0 then days.z else days.z - 146096 end
-                                ) / 146097
-                            ) * 146097 as doe
-                        from (
-                            select
-                                (split.v - split.tod) / 86400000 + 719468 as z,
-                                split.tod / 3600000 as hh,
-                                (split.tod / 60000) % 60 as mi,
-                                (split.tod / 1000) % 60 as ss,
-                                split.tod % 1000 as ms
-                            from (
-                                select
-                                    ms_value.v,
-                                    ((ms_value.v % 86400000) + 86400000) % 86400000 as tod
-                                from (select cast({{ expr }} as integer) as v) as ms_value
-                            ) as split
-                        ) as days
-                    ) as eras
-                ) as yoes
-            ) as doys
-        ) as years
-    ) as civil
+                    cast({{ expr }} as integer) as v,
+                    (
+                        cast({{ expr }} as integer) - {{ y2000 }}
+                        - (
+                            (cast({{ expr }} as integer) - {{ y2000 }}) % {{ cycle }} + {{ cycle }}
+                        ) % {{ cycle }}
+                    ) / {{ cycle }} as k
+            ) as ms_value
+        ) as shifted
+    ) as cycles
 )
 {%- endmacro %}

@@ -31,9 +31,10 @@
                 and fields.ss <= 59
                 and fields.offset_hh <= 23
                 and fields.offset_mi <= 59
-                then (
-                    {{ days_from_civil('fields.y', 'fields.mo', 'fields.d') }}
-                ) * 86400000
+                then cast(
+                    strftime('%s', printf('%04d-%02d-%02d', fields.y, fields.mo, fields.d))
+                    as integer
+                ) * 1000
                 + fields.hh * 3600000
                 + fields.mi * 60000
                 + fields.ss * 1000
@@ -102,31 +103,5 @@
             ) as tail
         ) as parts
     ) as fields
-)
-{%- endmacro %}
-
-{#
-    Days since 1970-01-01 for a proleptic Gregorian date (years 0000-9999 here).
-#}
-{% macro days_from_civil(y, m, d) -%}
-(
-    select
-        eras.era * 146097
-        + (
-            (eras.yy - eras.era * 400) * 365
-            + (eras.yy - eras.era * 400) / 4
-            - (eras.yy - eras.era * 400) / 100
-            + (153 * (case when {{ m }} > 2 then {{ m }} - 3 else {{ m }} + 9 end) + 2) / 5
-            + {{ d }} - 1
-        )
-        - 719468
-    from (
-        select
-            shifted.yy,
-            (
-                case when shifted.yy >= 0 then shifted.yy else shifted.yy - 399 end
-            ) / 400 as era
-        from (select {{ y }} - ({{ m }} <= 2) as yy) as shifted
-    ) as eras
 )
 {%- endmacro %}
