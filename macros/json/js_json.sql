@@ -243,7 +243,7 @@ end
 
         {#- bytes ED [A0-BF] [80-BF] hold U+D800..U+DFFF; the sum below is
             0xD000 + (b2 - 0x80) * 64 + (b3 - 0x80) from the hex digits #}
-        pieces as (
+        pieces as materialized (
             select
                 characters.i,
                 case
@@ -261,17 +261,23 @@ end
             from characters
         ),
 
+        {#- concatenated in order by recursion: no window over characters #}
+        rebuilding (i, doc) as (
+            select 0, ''
+            union all
+            select rebuilding.i + 1, rebuilding.doc || pieces.piece
+            from rebuilding
+            inner join pieces on pieces.i = rebuilding.i + 1
+        ),
+
         repaired as (
-            select
-                group_concat(pieces.piece, '') over (
-                    order by pieces.i
-                    rows between unbounded preceding and unbounded following
-                ) as doc
-            from pieces
+            select rebuilding.doc
+            from rebuilding
+            where
+                rebuilding.i = (select max(pieces.i) from pieces)
             union all
             select {{ relation }}.doc
             from {{ relation }}
             where instr(cast({{ relation }}.doc as blob), x'ED') = 0
-            limit 1
         )
 {%- endmacro %}
