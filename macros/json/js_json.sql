@@ -223,58 +223,41 @@ end
 #}
 {% macro sqlite__js_repair_lone_surrogates(relation) -%}
     {%- set digits = "'0123456789ABCDEF'" -%}
-        positions (i) as (
-            select 1
+        {#- one character per step, carrying the rest of the text and the hex
+            of its first character: linear, no joins, no windows. Bytes
+            ED [A0-BF] [80-BF] hold U+D800..U+DFFF; the sum below is
+            0xD000 + (b2 - 0x80) * 64 + (b3 - 0x80) from the hex digits. #}
+        rebuilding (rest, h, doc) as (
+            select
+                {{ relation }}.doc,
+                hex(substr({{ relation }}.doc, 1, 1)),
+                ''
             from {{ relation }}
             where instr(cast({{ relation }}.doc as blob), x'ED') > 0
             union all
-            select positions.i + 1
-            from positions, {{ relation }}
-            where positions.i < length({{ relation }}.doc)
-        ),
-
-        characters as (
             select
-                positions.i,
-                substr({{ relation }}.doc, positions.i, 1) as c,
-                hex(substr({{ relation }}.doc, positions.i, 1)) as h
-            from positions, {{ relation }}
-        ),
-
-        {#- bytes ED [A0-BF] [80-BF] hold U+D800..U+DFFF; the sum below is
-            0xD000 + (b2 - 0x80) * 64 + (b3 - 0x80) from the hex digits #}
-        pieces as materialized (
-            select
-                characters.i,
-                case
-                    when characters.h glob 'ED[AB][0-9A-F][89AB][0-9A-F]'
+                substr(rebuilding.rest, 2),
+                hex(substr(rebuilding.rest, 2, 1)),
+                rebuilding.doc || case
+                    when rebuilding.h glob 'ED[AB][0-9A-F][89AB][0-9A-F]'
                         then '\u' || printf(
                             '%04x',
                             43823
-                            + 1024 * instr({{ digits }}, substr(characters.h, 3, 1))
-                            + 64 * instr({{ digits }}, substr(characters.h, 4, 1))
-                            + 16 * instr({{ digits }}, substr(characters.h, 5, 1))
-                            + instr({{ digits }}, substr(characters.h, 6, 1))
+                            + 1024 * instr({{ digits }}, substr(rebuilding.h, 3, 1))
+                            + 64 * instr({{ digits }}, substr(rebuilding.h, 4, 1))
+                            + 16 * instr({{ digits }}, substr(rebuilding.h, 5, 1))
+                            + instr({{ digits }}, substr(rebuilding.h, 6, 1))
                         )
-                    else characters.c
-                end as piece
-            from characters
-        ),
-
-        {#- concatenated in order by recursion: no window over characters #}
-        rebuilding (i, doc) as (
-            select 0, ''
-            union all
-            select rebuilding.i + 1, rebuilding.doc || pieces.piece
+                    else substr(rebuilding.rest, 1, 1)
+                end
             from rebuilding
-            inner join pieces on pieces.i = rebuilding.i + 1
+            where rebuilding.rest != ''
         ),
 
         repaired as (
             select rebuilding.doc
             from rebuilding
-            where
-                rebuilding.i = (select max(pieces.i) from pieces)
+            where rebuilding.rest = ''
             union all
             select {{ relation }}.doc
             from {{ relation }}
