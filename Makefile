@@ -32,12 +32,12 @@ $(VENV)/.installed: requirements.txt
 	touch $@
 
 EXT_DIR := $(VENV)/sqlite-extensions
-$(EXT_DIR)/js_number.so: extensions/sqlite/js_number.c $(VENV)/.installed
+$(EXT_DIR)/js_json.so: extensions/sqlite/js_json.c $(VENV)/.installed
 	@test -f /usr/include/sqlite3ext.h || { apt-get update -qq && apt-get install -y -qq libsqlite3-dev; }
 	mkdir -p $(EXT_DIR)
 	gcc -O2 -Wall -Wextra -shared -fPIC -o $@ $<
 
-setup: $(VENV)/.installed $(EXT_DIR)/js_number.so
+setup: $(VENV)/.installed $(EXT_DIR)/js_json.so
 
 # The main job on the embedded dev database: load the sample backend,
 # migrate it into sync_data, test it.

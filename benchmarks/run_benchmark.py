@@ -42,7 +42,7 @@ import generate_backend  # noqa: E402
 from conftest import CRYPTO_EXT, oracle  # noqa: E402
 
 DBT = PROJECT_DIR / ".venv" / "bin" / "dbt"
-JS_NUMBER_EXT = PROJECT_DIR / ".venv" / "sqlite-extensions" / "js_number.so"
+JS_JSON_EXT = PROJECT_DIR / ".venv" / "sqlite-extensions" / "js_json.so"
 ENTITY_TABLES = {"logbook_entry": "logbook_entries", "goal": "goals", "practice_session": "practice_sessions"}
 
 
@@ -81,7 +81,7 @@ def connect(db):
     conn = sqlite3.connect(db, isolation_level=None)
     conn.enable_load_extension(True)
     conn.load_extension(str(CRYPTO_EXT))
-    conn.load_extension(str(JS_NUMBER_EXT))
+    conn.load_extension(str(JS_JSON_EXT))
     return conn
 
 

@@ -58,11 +58,11 @@ def dbt_env(db_path, **extra):
     return env
 
 
-def run_dbt(db_path, *args, expect_ok=True, env=None):
+def run_dbt(db_path, *args, expect_ok=True, env=None, project_dir=PROJECT_DIR):
     """Run the dbt CLI from the project directory; return the CompletedProcess."""
     proc = subprocess.run(
         [str(DBT), *args],
-        cwd=PROJECT_DIR,
+        cwd=project_dir,
         env=dbt_env(db_path, **(env or {})),
         capture_output=True,
         text=True,
@@ -87,6 +87,18 @@ def template_db(tmp_path_factory):
     path = tmp_path_factory.mktemp("template") / "template.db"
     run_dbt(path, "run-operation", "create_dev_tables")
     return path
+
+
+@pytest.fixture
+def project_copy(tmp_path):
+    """A copy of the project to change on purpose (the .venv is shared)."""
+    copy = tmp_path / "project"
+    shutil.copytree(
+        PROJECT_DIR, copy,
+        ignore=shutil.ignore_patterns(".venv", "target", "logs", "data", ".git", "__pycache__"),
+    )
+    (copy / ".venv").symlink_to(PROJECT_DIR / ".venv")
+    return copy
 
 
 @pytest.fixture

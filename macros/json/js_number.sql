@@ -3,7 +3,7 @@
     shortest round-trip digits, "50" not "50.0", "1e+21", "1e-7", and null
     for the infinities. SQLite's own JSON output writes 15 digits and "50.0",
     and its printf and REAL parsing are not correctly rounded, so SQLite calls
-    js_number() from the project's C extension (extensions/sqlite/js_number.c).
+    js_number() from the project's C extension (extensions/sqlite/js_json.c).
 #}
 {% macro js_number(expr) -%}
     {{ return(adapter.dispatch('js_number')(expr)) }}

@@ -76,37 +76,53 @@
     The model's rows, each with the action the merge takes: insert, update,
     unchanged, or rejected (a row with a reject_reason is never merged).
     Kept in a temp table, which a plain SQLite client never sees and which
-    vanishes with the connection. With no target table yet (a fresh dev
-    database), every migratable row is an insert.
+    vanishes with the connection; only the rows to be written keep their
+    document, so a run where little changed copies little. With no target
+    table yet (a fresh dev database), every migratable row is an insert.
 #}
 {% macro sync_upsert_classify_sql(model_sql, existing_relation, key_columns) -%}
     create temp table {{ sync_upsert_incoming_relation().identifier }} as
     select
-        incoming.*,
+        classified.user_id,
+        classified.entity_type,
+        classified.entity_id,
+        classified.reject_key,
+        classified.reject_reason,
+        classified.reject_value,
+        classified.checksum,
         case
-            when incoming.reject_reason is not null then 'rejected'
-            when existing.checksum is null then 'insert'
-            when existing.checksum is incoming.checksum then 'unchanged'
-            else 'update'
-        end as sync_action
-    from ({{ model_sql }}) as incoming
-    {%- if existing_relation is none %}
-    left join (
+            when classified.sync_action in ('insert', 'update')
+                then classified.data
+        end as data,
+        classified.sync_action
+    from (
         select
+            incoming.*,
+            case
+                when incoming.reject_reason is not null then 'rejected'
+                when existing.checksum is null then 'insert'
+                when existing.checksum is incoming.checksum then 'unchanged'
+                else 'update'
+            end as sync_action
+        from ({{ model_sql }}) as incoming
+        {%- if existing_relation is none %}
+        left join (
+            select
+                {% for column in key_columns -%}
+                null as {{ column }},
+                {% endfor -%}
+                null as checksum
+            where false
+        ) as existing
+        {%- else %}
+        left join {{ existing_relation }} as existing
+        {%- endif %}
+            on
+            incoming.reject_reason is null
             {% for column in key_columns -%}
-            null as {{ column }},
-            {% endfor -%}
-            null as checksum
-        where false
-    ) as existing
-    {%- else %}
-    left join {{ existing_relation }} as existing
-    {%- endif %}
-        on
-        incoming.reject_reason is null
-        {% for column in key_columns -%}
-            and existing.{{ column }} = incoming.{{ column }}
-        {% endfor %}
+                and existing.{{ column }} = incoming.{{ column }}
+            {% endfor %}
+    ) as classified
 {%- endmacro %}
 
 {% macro sync_upsert_update_sql(incoming, target_relation, key_columns) -%}

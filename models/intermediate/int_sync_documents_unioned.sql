@@ -1,20 +1,27 @@
+{{ config(materialized='ephemeral') }}
+
 {#
-    The three staging models as one set of candidate sync_data rows, with the
-    one rule a staging model cannot check alone: the user must exist.
+    The three staging models' rows of this run's scope (the staging tables
+    keep the documents of earlier runs too) as one set of candidate sync_data
+    rows, with the one rule a staging model cannot check alone: the user must
+    exist. Ephemeral: read once, by sync_data, never copied.
 #}
 
 with
 
 logbook_entries as (
     select * from {{ ref('stg_backend__logbook_entries') }}
+    where {{ in_run_scope('logbook_entry') }}
 ),
 
 goals as (
     select * from {{ ref('stg_backend__goals') }}
+    where {{ in_run_scope('goal') }}
 ),
 
 practice_sessions as (
     select * from {{ ref('stg_backend__practice_sessions') }}
+    where {{ in_run_scope('practice_session') }}
 ),
 
 users as (

@@ -1,15 +1,41 @@
-{{ config(tags=['goal'], meta={'entity_type': 'goal'}) }}
+{{
+    config(
+        materialized='incremental',
+        unique_key='reject_key',
+        tags=['goal'],
+        meta={'entity_type': 'goal'},
+        pre_hook="{{ forget_deleted_source_rows('goals', 'goal') }}",
+        post_hook="{{ index_staging_cache() }}",
+    )
+}}
 
-with
+{%- set source_columns = [
+    'id',
+    'user_id',
+    'title',
+    'description',
+    'target_date',
+    'progress',
+    'milestones',
+    'status',
+    'linked_entries',
+    'created_at',
+    'updated_at',
+    'completed_at',
+] -%}
 
-source as (
-    select * from {{ source('backend', 'goals') }}
-    where {{ in_run_scope('goal') }}
-),
+{#
+    The transformation, source row to document, is set apart first because
+    its text is part of every row's fingerprint: the documents cached by
+    earlier runs are reused only while the source row and this SQL are
+    unchanged (macros/staging_cache/).
+#}
+{%- set transformation %}
+
 
 checked as materialized (
     select
-        source.*,
+        changed.*,
         coalesce(
             {{ reject_missing_id() }},
             {%- for column in ['milestones', 'linked_entries'] %}
@@ -30,13 +56,9 @@ checked as materialized (
             {%- for column in ['target_date', 'created_at', 'updated_at', 'completed_at'] %}
             {{ reject_timestamp_out_of_range(column) }},
             {%- endfor %}
-            {{ reject_blob([
-                'id', 'user_id', 'title', 'description', 'target_date',
-                'progress', 'milestones', 'status', 'linked_entries',
-                'created_at', 'updated_at', 'completed_at'
-            ]) }}
+            {{ reject_blob(source_columns) }}
         ) as reject_reason
-    from source
+    from changed
 ),
 
 parsed as (
@@ -58,13 +80,10 @@ documented as materialized (
         'goal' as entity_type,
         cast(id as text) as entity_id,
         cast(user_id as text) as user_id,
-        {{ reject_key('id', [
-            'id', 'user_id', 'title', 'description', 'target_date', 'progress', 'milestones', 'status', 'linked_entries', 'created_at', 'updated_at', 'completed_at'
-        ]) }} as reject_key,
+        row_key as reject_key,
+        source_fingerprint,
         reject_reason,
-        {{ reject_value('reject_reason', [
-            'id', 'user_id', 'title', 'description', 'target_date', 'progress', 'milestones', 'status', 'linked_entries', 'created_at', 'updated_at', 'completed_at'
-        ]) }} as reject_value,
+        {{ reject_value('reject_reason', source_columns) }} as reject_value,
         case
             when reject_reason is null
                 then '{"id":' || {{ js_value('id') }}
@@ -98,8 +117,33 @@ final as (
         cast({{ sha256_hex('data') }} as text) as checksum,
         cast(reject_key as text) as reject_key,
         cast(reject_reason as text) as reject_reason,
-        cast(reject_value as text) as reject_value
+        cast(reject_value as text) as reject_value,
+        cast(source_fingerprint as text) as source_fingerprint
     from documented
 )
+{%- endset %}
+
+with
+
+source as (
+    select * from {{ source('backend', 'goals') }}
+    where {{ in_run_scope('goal') }}
+),
+
+fingerprinted as (
+    select
+        source.*,
+        {{ reject_key('id', source_columns) }} as row_key,
+        {{ source_fingerprint(source_columns, transformation) }}
+        as source_fingerprint
+    from source
+),
+
+changed as (
+    select * from fingerprinted
+    where {{ needs_transforming('fingerprinted') }}
+),
+
+{{ transformation }}
 
 select * from final

@@ -1,15 +1,45 @@
-{{ config(tags=['logbook_entry'], meta={'entity_type': 'logbook_entry'}) }}
+{{
+    config(
+        materialized='incremental',
+        unique_key='reject_key',
+        tags=['logbook_entry'],
+        meta={'entity_type': 'logbook_entry'},
+        pre_hook="{{ forget_deleted_source_rows('logbook_entries', 'logbook_entry') }}",
+        post_hook="{{ index_staging_cache() }}",
+    )
+}}
 
-with
+{%- set source_columns = [
+    'id',
+    'user_id',
+    'timestamp',
+    'duration',
+    'type',
+    'instrument',
+    'pieces',
+    'techniques',
+    'goal_ids',
+    'notes',
+    'mood',
+    'tags',
+    'session_id',
+    'metadata',
+    'created_at',
+    'updated_at',
+] -%}
 
-source as (
-    select * from {{ source('backend', 'logbook_entries') }}
-    where {{ in_run_scope('logbook_entry') }}
-),
+{#
+    The transformation, source row to document, is set apart first because
+    its text is part of every row's fingerprint: the documents cached by
+    earlier runs are reused only while the source row and this SQL are
+    unchanged (macros/staging_cache/).
+#}
+{%- set transformation %}
+
 
 checked as materialized (
     select
-        source.*,
+        changed.*,
         coalesce(
             {{ reject_missing_id() }},
             {%- for column in ['pieces', 'techniques', 'goal_ids', 'tags', 'metadata'] %}
@@ -28,13 +58,9 @@ checked as materialized (
             {%- for column in ['timestamp', 'created_at', 'updated_at'] %}
             {{ reject_timestamp_out_of_range(column) }},
             {%- endfor %}
-            {{ reject_blob([
-                'id', 'user_id', 'timestamp', 'duration', 'type', 'instrument',
-                'pieces', 'techniques', 'goal_ids', 'notes', 'mood', 'tags',
-                'session_id', 'metadata', 'created_at', 'updated_at'
-            ]) }}
+            {{ reject_blob(source_columns) }}
         ) as reject_reason
-    from source
+    from changed
 ),
 
 parsed as (
@@ -68,13 +94,10 @@ documented as materialized (
         'logbook_entry' as entity_type,
         cast(id as text) as entity_id,
         cast(user_id as text) as user_id,
-        {{ reject_key('id', [
-            'id', 'user_id', 'timestamp', 'duration', 'type', 'instrument', 'pieces', 'techniques', 'goal_ids', 'notes', 'mood', 'tags', 'session_id', 'metadata', 'created_at', 'updated_at'
-        ]) }} as reject_key,
+        row_key as reject_key,
+        source_fingerprint,
         reject_reason,
-        {{ reject_value('reject_reason', [
-            'id', 'user_id', 'timestamp', 'duration', 'type', 'instrument', 'pieces', 'techniques', 'goal_ids', 'notes', 'mood', 'tags', 'session_id', 'metadata', 'created_at', 'updated_at'
-        ]) }} as reject_value,
+        {{ reject_value('reject_reason', source_columns) }} as reject_value,
         case
             when reject_reason is null
                 then '{"id":' || {{ js_value('id') }}
@@ -112,8 +135,33 @@ final as (
         cast({{ sha256_hex('data') }} as text) as checksum,
         cast(reject_key as text) as reject_key,
         cast(reject_reason as text) as reject_reason,
-        cast(reject_value as text) as reject_value
+        cast(reject_value as text) as reject_value,
+        cast(source_fingerprint as text) as source_fingerprint
     from documented
 )
+{%- endset %}
+
+with
+
+source as (
+    select * from {{ source('backend', 'logbook_entries') }}
+    where {{ in_run_scope('logbook_entry') }}
+),
+
+fingerprinted as (
+    select
+        source.*,
+        {{ reject_key('id', source_columns) }} as row_key,
+        {{ source_fingerprint(source_columns, transformation) }}
+        as source_fingerprint
+    from source
+),
+
+changed as (
+    select * from fingerprinted
+    where {{ needs_transforming('fingerprinted') }}
+),
+
+{{ transformation }}
 
 select * from final

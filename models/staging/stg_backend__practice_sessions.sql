@@ -1,11 +1,36 @@
-{{ config(tags=['practice_session'], meta={'entity_type': 'practice_session'}) }}
+{{
+    config(
+        materialized='incremental',
+        unique_key='reject_key',
+        tags=['practice_session'],
+        meta={'entity_type': 'practice_session'},
+        pre_hook="{{ forget_deleted_source_rows('practice_sessions', 'practice_session') }}",
+        post_hook="{{ index_staging_cache() }}",
+    )
+}}
 
-with
+{%- set source_columns = [
+    'id',
+    'user_id',
+    'instrument',
+    'sheet_music_id',
+    'session_type',
+    'started_at',
+    'completed_at',
+    'paused_duration',
+    'accuracy_percentage',
+    'notes_attempted',
+    'notes_correct',
+] -%}
 
-source as (
-    select * from {{ source('backend', 'practice_sessions') }}
-    where {{ in_run_scope('practice_session') }}
-),
+{#
+    The transformation, source row to document, is set apart first because
+    its text is part of every row's fingerprint: the documents cached by
+    earlier runs are reused only while the source row and this SQL are
+    unchanged (macros/staging_cache/).
+#}
+{%- set transformation %}
+
 
 {#
     A DATETIME holds SQLite text, ISO-8601 text or Unix ms; each becomes Unix
@@ -13,7 +38,7 @@ source as (
 #}
 instants as (
     select
-        source.*,
+        changed.*,
         case
             when typeof(started_at) = 'text'
                 then {{ unix_ms_from_datetime_text('started_at') }}
@@ -28,7 +53,7 @@ instants as (
                 and abs(completed_at) <= 8640000000000000
                 then cast(completed_at as integer)
         end as completed_at_ms
-    from source
+    from changed
 ),
 
 checked as materialized (
@@ -55,11 +80,7 @@ checked as materialized (
             {%- for column in ['started_at', 'completed_at'] %}
             {{ reject_timestamp_out_of_range(column) }},
             {%- endfor %}
-            {{ reject_blob([
-                'id', 'user_id', 'instrument', 'sheet_music_id', 'session_type',
-                'started_at', 'completed_at', 'paused_duration',
-                'accuracy_percentage', 'notes_attempted', 'notes_correct'
-            ]) }}
+            {{ reject_blob(source_columns) }}
         ) as reject_reason
     from instants
 ),
@@ -69,13 +90,10 @@ documented as materialized (
         'practice_session' as entity_type,
         cast(id as text) as entity_id,
         cast(user_id as text) as user_id,
-        {{ reject_key('id', [
-            'id', 'user_id', 'instrument', 'sheet_music_id', 'session_type', 'started_at', 'completed_at', 'paused_duration', 'accuracy_percentage', 'notes_attempted', 'notes_correct'
-        ]) }} as reject_key,
+        row_key as reject_key,
+        source_fingerprint,
         reject_reason,
-        {{ reject_value('reject_reason', [
-            'id', 'user_id', 'instrument', 'sheet_music_id', 'session_type', 'started_at', 'completed_at', 'paused_duration', 'accuracy_percentage', 'notes_attempted', 'notes_correct'
-        ]) }} as reject_value,
+        {{ reject_value('reject_reason', source_columns) }} as reject_value,
         case
             when reject_reason is null
                 then '{"id":' || {{ js_value('id') }}
@@ -113,8 +131,33 @@ final as (
         cast({{ sha256_hex('data') }} as text) as checksum,
         cast(reject_key as text) as reject_key,
         cast(reject_reason as text) as reject_reason,
-        cast(reject_value as text) as reject_value
+        cast(reject_value as text) as reject_value,
+        cast(source_fingerprint as text) as source_fingerprint
     from documented
 )
+{%- endset %}
+
+with
+
+source as (
+    select * from {{ source('backend', 'practice_sessions') }}
+    where {{ in_run_scope('practice_session') }}
+),
+
+fingerprinted as (
+    select
+        source.*,
+        {{ reject_key('id', source_columns) }} as row_key,
+        {{ source_fingerprint(source_columns, transformation) }}
+        as source_fingerprint
+    from source
+),
+
+changed as (
+    select * from fingerprinted
+    where {{ needs_transforming('fingerprinted') }}
+),
+
+{{ transformation }}
 
 select * from final

@@ -1,0 +1,114 @@
+"""The staging cache (issue 6): a re-run rebuilds only the documents whose
+source row, or whose transformation, changed; sync_data is still compared
+with every document, so nothing changed anywhere is ever missed."""
+
+import sqlite3
+
+from conftest import fetch_sync_data, insert_rows, oracle_for_database, run_dbt
+from test_migration import GOALS, LOGBOOK, load_fixture
+
+
+def cached(db, table):
+    """{entity_id: (rowid, source_fingerprint, data)} of a staging table."""
+    with sqlite3.connect(f"{db}.dbt-work") as conn:
+        return {
+            row[0]: row[1:]
+            for row in conn.execute(
+                f"select entity_id, rowid, source_fingerprint, data from stg_backend__{table}"
+            )
+        }
+
+
+def test_rerun_rebuilds_only_the_changed_source_rows(db):
+    load_fixture(db)
+    run_dbt(db, "run")
+    before = {table: cached(db, table) for table in ("goals", "logbook_entries", "practice_sessions")}
+    with sqlite3.connect(db) as conn:
+        conn.execute("update goals set progress = 75.5 where id = 'g_a'")
+    insert_rows(db, "goals", [dict(GOALS[0], id="g_new", title="New")])
+    proc = run_dbt(db, "run")
+    assert "migration goal: success processed=4 inserted=1 updated=1 unchanged=2 rejected=0" in proc.stdout
+    after = {table: cached(db, table) for table in before}
+    assert after["logbook_entries"] == before["logbook_entries"]
+    assert after["practice_sessions"] == before["practice_sessions"]
+    assert set(after["goals"]) == {"g_a", "g_b", "g_c", "g_new"}
+    for kept in ("g_b", "g_c"):
+        assert after["goals"][kept] == before["goals"][kept]
+    rowid, fingerprint, data = after["goals"]["g_a"]
+    assert rowid != before["goals"]["g_a"][0] and fingerprint != before["goals"]["g_a"][1]
+    assert data == oracle_for_database(db)[("goal", "g_a")]["data"]
+
+
+def test_a_document_the_api_overwrote_is_written_again(db):
+    load_fixture(db)
+    run_dbt(db, "run")
+    with sqlite3.connect(db) as conn:
+        conn.execute("update sync_data set data = '{}', checksum = 'x' where entity_id = 'le_a'")
+    proc = run_dbt(db, "run")
+    assert "migration logbook_entry: success processed=3 inserted=0 updated=1 unchanged=2" in proc.stdout
+    row = fetch_sync_data(db, "entity_id = 'le_a'")[("logbook_entry", "le_a")]
+    expected = oracle_for_database(db)[("logbook_entry", "le_a")]
+    assert (row["data"], row["checksum"], row["version"]) == (expected["data"], expected["checksum"], 2)
+
+
+def test_a_changed_macro_rebuilds_every_document_it_shapes(db, project_copy):
+    load_fixture(db)
+    run_dbt(db, "run")
+    defaults = project_copy / "macros/json/js_defaults.sql"
+    text = defaults.read_text()
+    old = "then '{{ when_empty }}'\n        else {{ js_json(column) }}"
+    assert old in text
+    defaults.write_text(text.replace(old, "then '[ ]'\n        else {{ js_json(column) }}"))
+    proc = run_dbt(db, "run", project_dir=project_copy)
+    # le_a (NULL metadata), le_b and g_b hold empty JSON columns; no source row changed
+    assert "migration logbook_entry: success processed=3 inserted=0 updated=2 unchanged=1" in proc.stdout
+    assert "migration goal: success processed=3 inserted=0 updated=1 unchanged=2" in proc.stdout
+    rows = fetch_sync_data(db)
+    assert '"pieces":[ ],' in rows[("logbook_entry", "le_b")]["data"]
+    assert rows[("logbook_entry", "le_b")]["version"] == 2
+    assert rows[("logbook_entry", "le_c")]["version"] == 1
+    # and back: the project's own SQL rebuilds them again
+    run_dbt(db, "run")
+    assert fetch_sync_data(db)[("logbook_entry", "le_b")]["data"] == \
+        oracle_for_database(db)[("logbook_entry", "le_b")]["data"]
+
+
+def test_deleted_source_rows_leave_the_cache_within_the_scope(db):
+    load_fixture(db)
+    run_dbt(db, "run")
+    with sqlite3.connect(db) as conn:
+        conn.execute("delete from goals where id in ('g_a', 'g_b')")  # users u_1 and u_2
+    run_dbt(db, "run", "--vars", "{user_id: u_1}")
+    assert set(cached(db, "goals")) == {"g_b", "g_c"}
+    run_dbt(db, "run")
+    assert set(cached(db, "goals")) == {"g_c"}
+
+
+def test_rows_without_an_id_are_rebuilt_not_piled_up(db):
+    load_fixture(db)
+    insert_rows(db, "logbook_entries", [dict(LOGBOOK[0], id=None)])
+    for _ in range(3):
+        proc = run_dbt(db, "run")
+        assert "migration logbook_entry: success processed=4" in proc.stdout
+    with sqlite3.connect(f"{db}.dbt-work") as conn:
+        assert conn.execute(
+            "select count(*), min(reject_reason) from stg_backend__logbook_entries where entity_id is null"
+        ).fetchone() == (1, "missing_id: id: the id is null")
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("select count(*) from migration_rejects").fetchone() == (1,)
+
+
+def test_a_row_changed_outside_a_filtered_run_is_caught_by_the_next_run(db):
+    load_fixture(db)
+    run_dbt(db, "run")
+    with sqlite3.connect(db) as conn:
+        conn.execute("update goals set title = 'A2' where id = 'g_a'")  # u_1
+        conn.execute("update goals set title = 'B2' where id = 'g_b'")  # u_2
+    run_dbt(db, "run", "--vars", "{user_id: u_1}")
+    rows = fetch_sync_data(db)
+    assert (rows[("goal", "g_a")]["version"], rows[("goal", "g_b")]["version"]) == (2, 1)
+    proc = run_dbt(db, "run")
+    assert "migration goal: success processed=3 inserted=0 updated=1 unchanged=2" in proc.stdout
+    rows = fetch_sync_data(db)
+    assert (rows[("goal", "g_a")]["version"], rows[("goal", "g_b")]["version"]) == (2, 2)
+    assert '"title":"B2"' in rows[("goal", "g_b")]["data"]
