@@ -148,6 +148,15 @@ static void skip_ws(Parser *p) {
     while (p->s < p->end && (*p->s == ' ' || *p->s == '\t' || *p->s == '\n' || *p->s == '\r')) p->s++;
 }
 
+/* Consume c when it comes next. */
+static int take(Parser *p, unsigned char c) {
+    if (p->s < p->end && *p->s == c) {
+        p->s++;
+        return 1;
+    }
+    return 0;
+}
+
 static int hex4(const unsigned char *s, unsigned *out) {
     unsigned v = 0;
     for (int i = 0; i < 4; i++) {
@@ -381,8 +390,7 @@ static int parse_object(Parser *p, Buf *b, int depth) {
     p->s++;
     buf_byte(b, '{');
     skip_ws(p);
-    if (p->s < p->end && *p->s == '}') {
-        p->s++;
+    if (take(p, '}')) {
         buf_byte(b, '}');
         return 1;
     }
@@ -401,8 +409,7 @@ static int parse_object(Parser *p, Buf *b, int depth) {
         if (!parse_string(p, b)) goto done;
         m->key_len = b->len - m->key;
         skip_ws(p);
-        if (p->s >= p->end || *p->s != ':') goto done;
-        p->s++;
+        if (!take(p, ':')) goto done;
         buf_byte(b, ':');
         m->value = b->len;
         if (!parse_value(p, b, depth + 1)) goto done;
@@ -413,14 +420,8 @@ static int parse_object(Parser *p, Buf *b, int depth) {
         has_index |= m->index >= 0;
         count++;
         skip_ws(p);
-        if (p->s < p->end && *p->s == ',') {
-            p->s++;
-            continue;
-        }
-        if (p->s < p->end && *p->s == '}') {
-            p->s++;
-            break;
-        }
+        if (take(p, ',')) continue;
+        if (take(p, '}')) break;
         goto done;
     }
     buf_byte(b, '}');
@@ -438,8 +439,7 @@ static int parse_array(Parser *p, Buf *b, int depth) {
     p->s++;
     buf_byte(b, '[');
     skip_ws(p);
-    if (p->s < p->end && *p->s == ']') {
-        p->s++;
+    if (take(p, ']')) {
         buf_byte(b, ']');
         return 1;
     }
@@ -447,12 +447,8 @@ static int parse_array(Parser *p, Buf *b, int depth) {
         if (!first) buf_byte(b, ',');
         if (!parse_value(p, b, depth + 1)) return 0;
         skip_ws(p);
-        if (p->s < p->end && *p->s == ',') {
-            p->s++;
-            continue;
-        }
-        if (p->s < p->end && *p->s == ']') {
-            p->s++;
+        if (take(p, ',')) continue;
+        if (take(p, ']')) {
             buf_byte(b, ']');
             return 1;
         }

@@ -13,6 +13,31 @@
 #}
 
 {#
+    The CTEs between a staging model's source rows and its transformation:
+    `fingerprinted` (each source row with its row_key and fingerprint) and
+    `changed` (the rows whose document must be built on this run).
+    Arguments:
+    - source_cte: the CTE holding the run's source rows.
+    - columns: the source table's column names, all of them.
+    - transformation: the model's transformation SQL (see source_fingerprint).
+#}
+{% macro staging_cache_ctes(source_cte, columns, transformation) -%}
+fingerprinted as (
+    select
+        {{ source_cte }}.*,
+        {{ reject_key('id', columns) }} as row_key,
+        {{ source_fingerprint(columns, transformation) }}
+        as source_fingerprint
+    from {{ source_cte }}
+),
+
+changed as (
+    select * from fingerprinted
+    where {{ needs_transforming('fingerprinted') }}
+)
+{%- endmacro %}
+
+{#
     Arguments:
     - columns: the source table's column names, all of them.
     - transformation: the compiled SQL that turns a source row into its

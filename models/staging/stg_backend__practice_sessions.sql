@@ -144,19 +144,7 @@ source as (
     where {{ in_run_scope('practice_session') }}
 ),
 
-fingerprinted as (
-    select
-        source.*,
-        {{ reject_key('id', source_columns) }} as row_key,
-        {{ source_fingerprint(source_columns, transformation) }}
-        as source_fingerprint
-    from source
-),
-
-changed as (
-    select * from fingerprinted
-    where {{ needs_transforming('fingerprinted') }}
-),
+{{ staging_cache_ctes('source', source_columns, transformation) }},
 
 {{ transformation }}
 
