@@ -11,7 +11,7 @@ TARGET ?= dev
 export DBT_SEND_ANONYMOUS_USAGE_STATS := False
 export DO_NOT_TRACK := 1
 
-.PHONY: setup run test verify dry-run migrate check-db clean-dev clean
+.PHONY: setup browser lint run test verify docs dry-run migrate check-db clean-dev clean
 
 # Shortcuts of the old scripts (migrate:sync:dry, migrate:sync, ...):
 #   make dry-run|migrate TARGET=dev|staging|prod USER_ID=... ENTITIES=goal,practice_session
@@ -45,9 +45,24 @@ run: setup
 	mkdir -p data
 	$(DBT) build --target dev
 
+# The docs test opens the generated docs in Debian's Chromium.
+browser:
+	@command -v chromium > /dev/null || { apt-get update -qq && apt-get install -y -qq chromium; }
+
+# The lineage to browse (README, "Browse the lineage"), on the dev database.
+docs: run
+	$(DBT) docs generate --target dev
+	$(DBT) docs generate --static --target dev
+	@echo "open target/static_index.html, or: $(DBT) docs serve --port 8080"
+
+# Lint first, as CI does: the pre-commit hooks on every file (yaml, end of
+# file, trailing whitespace, ruff, sqlfluff with the dbt templater).
+lint: setup
+	$(VENV)/bin/pre-commit run --all-files --show-diff-on-failure
+
 # Every test: dbt's own tests on the embedded dev database are part of the
 # pytest suite, which also drives dbt against throwaway databases.
-test: setup
+test: lint browser
 	$(VENV)/bin/pytest -q tests_py
 
 # staging and prod must name an existing database: never create an empty one.

@@ -12,6 +12,10 @@
     sqlite3 and the crypto extension (see README, "Verifying a migration").
 #}
 
+{%- set source_tables = [
+    'users', 'logbook_entries', 'goals', 'practice_sessions',
+] %}
+
 with
 
 sync_data as (
@@ -40,18 +44,18 @@ per_entity_type as (
 ),
 
 source_counts as (
-    {%- for table in ['users', 'logbook_entries', 'goals', 'practice_sessions'] %}
-    select
-        '2 source rows' as check_name,
-        '{{ table }}' as entity_type,
-        null as user_id,
-        null as entity_id,
-        null as detail,
-        count(*) as value
-    from {{ source('backend', table) }}
-    {%- if not loop.last %}
-    union all
-    {%- endif %}
+    {%- for table in source_tables %}
+        select
+            '2 source rows' as check_name,
+            '{{ table }}' as entity_type,
+            null as user_id,
+            null as entity_id,
+            null as detail,
+            count(*) as value
+        from {{ source('backend', table) }}
+        {%- if not loop.last %}
+            union all
+        {%- endif %}
     {%- endfor %}
 ),
 
@@ -65,36 +69,39 @@ users_without_sync_data as (
         1 as value
     from users
     where not exists (
-        select 1 from sync_data where sync_data.user_id = users.id
+        select 1 as found
+        from sync_data
+        where sync_data.user_id = users.id
     )
 ),
 
 sample_rows as (
     select
         '4 sample' as check_name,
-        entity_type,
-        user_id,
-        entity_id,
+        ranked.entity_type,
+        ranked.user_id,
+        ranked.entity_id,
         coalesce(
-            json_extract(data, '$.timestamp'),
-            json_extract(data, '$.startedAt'),
-            json_extract(data, '$.createdAt')
+            {{ json_text_at('ranked.data', 'timestamp') }},
+            {{ json_text_at('ranked.data', 'startedAt') }},
+            {{ json_text_at('ranked.data', 'createdAt') }}
         )
         || ' ' || coalesce(
-            json_extract(data, '$.type'),
-            json_extract(data, '$.sessionType'),
-            json_extract(data, '$.status')
+            {{ json_text_at('ranked.data', 'type') }},
+            {{ json_text_at('ranked.data', 'sessionType') }},
+            {{ json_text_at('ranked.data', 'status') }}
         ) as detail,
-        version as value
+        ranked.version as value
     from (
         select
             sync_data.*,
             row_number() over (
-                partition by entity_type order by updated_at desc, entity_id
+                partition by sync_data.entity_type
+                order by sync_data.updated_at desc, sync_data.entity_id asc
             ) as sample_rank
         from sync_data
     ) as ranked
-    where sample_rank <= 5
+    where ranked.sample_rank <= 5
 ),
 
 duplicate_keys as (
@@ -113,14 +120,23 @@ duplicate_keys as (
 rejects_by_reason as (
     select
         '6 rejected by reason' as check_name,
-        entity_type,
+        rejected.entity_type,
         null as user_id,
         null as entity_id,
-        substr(reject_reason, 1, instr(reject_reason, ':') - 1) as detail,
+        rejected.category as detail,
         count(*) as value
-    from documents
-    where reject_reason is not null
-    group by entity_type, substr(reject_reason, 1, instr(reject_reason, ':') - 1)
+    from (
+        select
+            documents.entity_type,
+            substr(
+                documents.reject_reason,
+                1,
+                {{ text_position('documents.reject_reason', "':'") }} - 1
+            ) as category
+        from documents
+        where documents.reject_reason is not null
+    ) as rejected
+    group by rejected.entity_type, rejected.category
 ),
 
 checksum_mismatches as (
@@ -132,7 +148,7 @@ checksum_mismatches as (
         checksum as detail,
         1 as value
     from sync_data
-    where checksum is not {{ sha256_hex('data') }}
+    where checksum is distinct from {{ sha256_hex('data') }}
 ),
 
 final as (

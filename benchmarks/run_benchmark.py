@@ -43,13 +43,19 @@ from conftest import CRYPTO_EXT, oracle  # noqa: E402
 
 DBT = PROJECT_DIR / ".venv" / "bin" / "dbt"
 JS_JSON_EXT = PROJECT_DIR / ".venv" / "sqlite-extensions" / "js_json.so"
-ENTITY_TABLES = {"logbook_entry": "logbook_entries", "goal": "goals", "practice_session": "practice_sessions"}
+ENTITY_TABLES = {
+    "logbook_entry": "logbook_entries",
+    "goal": "goals",
+    "practice_session": "practice_sessions",
+}
 
 
 def measured(cmd, env=None):
     """Run a command; return (wall seconds, peak RSS in MB, CompletedProcess-like)."""
     started = time.monotonic()
-    proc = subprocess.Popen(cmd, cwd=PROJECT_DIR, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        cmd, cwd=PROJECT_DIR, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     out = proc.stdout.read()
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.monotonic() - started
@@ -60,8 +66,13 @@ def measured(cmd, env=None):
 
 
 def dbt_env(db):
-    return dict(os.environ, SYNC_DB_PATH=str(db), DBT_SEND_ANONYMOUS_USAGE_STATS="False", DO_NOT_TRACK="1",
-                DBT_USE_COLORS="False")
+    return dict(
+        os.environ,
+        SYNC_DB_PATH=str(db),
+        DBT_SEND_ANONYMOUS_USAGE_STATS="False",
+        DO_NOT_TRACK="1",
+        DBT_USE_COLORS="False",
+    )
 
 
 def dbt_run(db, *args):
@@ -70,11 +81,20 @@ def dbt_run(db, *args):
 
 def last_run_counts(db):
     with sqlite3.connect(db) as conn:
-        run_id = conn.execute("select run_id from migration_runs order by rowid desc limit 1").fetchone()[0]
+        run_id = conn.execute(
+            "select run_id from migration_runs order by rowid desc limit 1"
+        ).fetchone()[0]
         rows = conn.execute(
             "select entity_type, processed_count, inserted_count, updated_count, skipped_count, error_count"
-            " from migration_runs where run_id = ?", (run_id,)).fetchall()
-    return {r[0]: dict(zip(["processed", "inserted", "updated", "skipped", "errors"], r[1:])) for r in rows}
+            " from migration_runs where run_id = ?",
+            (run_id,),
+        ).fetchall()
+    return {
+        r[0]: dict(
+            zip(["processed", "inserted", "updated", "skipped", "errors"], r[1:], strict=True)
+        )
+        for r in rows
+    }
 
 
 def connect(db):
@@ -87,13 +107,20 @@ def connect(db):
 
 def floor_statements():
     """One INSERT ... ON CONFLICT statement per entity type around the staging SQL."""
-    subprocess.run([str(DBT), "compile", "--quiet", "--target", "prod", "--select", "staging"],
-                   cwd=PROJECT_DIR, env=dbt_env(PROJECT_DIR / "target" / "bench" / "backend.db"),
-                   check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [str(DBT), "compile", "--quiet", "--target", "prod", "--select", "staging"],
+        cwd=PROJECT_DIR,
+        env=dbt_env(PROJECT_DIR / "target" / "bench" / "backend.db"),
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     run_ms = int(time.time() * 1000)
     statements = {}
     for entity_type, table in ENTITY_TABLES.items():
-        staging = (PROJECT_DIR / f"target/compiled/sync_data_migration/models/staging/stg_backend__{table}.sql").read_text()
+        staging = (
+            PROJECT_DIR
+            / f"target/compiled/sync_data_migration/models/staging/stg_backend__{table}.sql"
+        ).read_text()
         statements[entity_type] = f"""
 insert into sync_data (id, user_id, entity_type, entity_id, data, checksum, version, created_at, updated_at)
 select 'sync_{run_ms}_{entity_type[0]}' || printf('%08d', row_number() over ()), documents.user_id,
@@ -123,18 +150,32 @@ def run_floor(db, statements):
 
 def peer_document(entity_type, row):
     """The old script built each document in JavaScript; here in Python, one row at a time."""
+
     def iso(ms):
         seconds, millis = divmod(int(ms), 1000)
         return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{millis:03d}Z"
+
     empty = lambda v: v is None or v == ""  # noqa: E731
     if entity_type == "logbook_entry":
-        doc = {"id": row["id"], "timestamp": iso(row["timestamp"]), "duration": row["duration"], "type": row["type"],
-               "instrument": row["instrument"], "pieces": json.loads(row["pieces"] or "[]"),
-               "techniques": json.loads(row["techniques"] or "[]"), "goalIds": json.loads(row["goal_ids"] or "[]"),
-               "notes": None if empty(row["notes"]) else row["notes"], "mood": None if empty(row["mood"]) else row["mood"],
-               "tags": json.loads(row["tags"] or "[]"), "sessionId": None if empty(row["session_id"]) else row["session_id"],
-               "metadata": json.loads(row["metadata"]) if not empty(row["metadata"]) else {"source": "manual"},
-               "createdAt": iso(row["created_at"]), "updatedAt": iso(row["updated_at"])}
+        doc = {
+            "id": row["id"],
+            "timestamp": iso(row["timestamp"]),
+            "duration": row["duration"],
+            "type": row["type"],
+            "instrument": row["instrument"],
+            "pieces": json.loads(row["pieces"] or "[]"),
+            "techniques": json.loads(row["techniques"] or "[]"),
+            "goalIds": json.loads(row["goal_ids"] or "[]"),
+            "notes": None if empty(row["notes"]) else row["notes"],
+            "mood": None if empty(row["mood"]) else row["mood"],
+            "tags": json.loads(row["tags"] or "[]"),
+            "sessionId": None if empty(row["session_id"]) else row["session_id"],
+            "metadata": json.loads(row["metadata"])
+            if not empty(row["metadata"])
+            else {"source": "manual"},
+            "createdAt": iso(row["created_at"]),
+            "updatedAt": iso(row["updated_at"]),
+        }
     else:
         doc = dict(row)
     return json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
@@ -145,7 +186,10 @@ def run_peer(db, sample):
     checksum, upsert; every statement committed on its own (autocommit)."""
     conn = sqlite3.connect(db, isolation_level=None)
     conn.row_factory = sqlite3.Row
-    ids = [r[0] for r in conn.execute("select id from logbook_entries order by rowid limit ?", (sample,))]
+    ids = [
+        r[0]
+        for r in conn.execute("select id from logbook_entries order by rowid limit ?", (sample,))
+    ]
     started = time.monotonic()
     written = 0
     for entity_id in ids:
@@ -154,7 +198,8 @@ def run_peer(db, sample):
         checksum = hashlib.sha256(data.encode()).hexdigest()
         stored = conn.execute(
             "select checksum from sync_data where user_id = ? and entity_type = 'logbook_entry' and entity_id = ?",
-            (row["user_id"], entity_id)).fetchone()
+            (row["user_id"], entity_id),
+        ).fetchone()
         if stored and stored[0] == checksum:
             continue
         conn.execute(
@@ -162,7 +207,8 @@ def run_peer(db, sample):
             " values (?, ?, 'logbook_entry', ?, ?, ?, 1)"
             " on conflict (user_id, entity_type, entity_id) do update set data = excluded.data,"
             " checksum = excluded.checksum, version = sync_data.version + 1, updated_at = current_timestamp",
-            (f"sync_peer_{written}", row["user_id"], entity_id, data, checksum))
+            (f"sync_peer_{written}", row["user_id"], entity_id, data, checksum),
+        )
         written += 1
     wall = time.monotonic() - started
     conn.close()
@@ -175,13 +221,19 @@ def check_outputs(dbt_db, floor_db, sample=2000):
         conn.execute(f"attach '{floor_db}' as floor")
         mismatched = conn.execute(
             "select count(*) from main.sync_data as d left join floor.sync_data as f"
-            " using (user_id, entity_type, entity_id) where f.checksum is not d.checksum").fetchone()[0]
-        extra = conn.execute("select count(*) from floor.sync_data").fetchone()[0] - \
-            conn.execute("select count(*) from main.sync_data").fetchone()[0]
+            " using (user_id, entity_type, entity_id) where f.checksum is not d.checksum"
+        ).fetchone()[0]
+        extra = (
+            conn.execute("select count(*) from floor.sync_data").fetchone()[0]
+            - conn.execute("select count(*) from main.sync_data").fetchone()[0]
+        )
         if mismatched or extra:
             problems.append(f"dbt and the floor differ on {mismatched} rows ({extra} extra)")
-        bad = sum(1 for data, checksum in conn.execute("select data, checksum from main.sync_data")
-                  if hashlib.sha256(data.encode()).hexdigest() != checksum)
+        bad = sum(
+            1
+            for data, checksum in conn.execute("select data, checksum from main.sync_data")
+            if hashlib.sha256(data.encode()).hexdigest() != checksum
+        )
         if bad:
             problems.append(f"{bad} checksums are not sha256(data)")
         conn.row_factory = sqlite3.Row
@@ -193,30 +245,57 @@ def check_outputs(dbt_db, floor_db, sample=2000):
                 row = conn.execute(f"select * from {table} where rowid = ?", (rowid,)).fetchone()
                 if row is None:
                     continue
-                stored = conn.execute("select data from sync_data where entity_type = ? and entity_id = ?",
-                                      (entity_type, row["id"])).fetchone()
+                stored = conn.execute(
+                    "select data from sync_data where entity_type = ? and entity_id = ?",
+                    (entity_type, row["id"]),
+                ).fetchone()
                 items.append({"entity_type": entity_type, "row": dict(row), "user_exists": True})
                 expected.append(stored[0] if stored else None)
     verdicts = oracle(items)
-    wrong = sum(1 for v, got in zip(verdicts, expected) if v.get("data") != got)
+    wrong = sum(1 for v, got in zip(verdicts, expected, strict=True) if v.get("data") != got)
     if wrong:
-        problems.append(f"{wrong} of {len(items)} sampled documents differ from the JavaScript oracle")
+        problems.append(
+            f"{wrong} of {len(items)} sampled documents differ from the JavaScript oracle"
+        )
     return problems, len(items)
 
 
 def machine():
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())
-    mem = next((line.split()[1] for line in Path("/proc/meminfo").read_text().splitlines()
-                if line.startswith("MemTotal")), "0")
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    mem = next(
+        (
+            line.split()[1]
+            for line in Path("/proc/meminfo").read_text().splitlines()
+            if line.startswith("MemTotal")
+        ),
+        "0",
+    )
     dbt_version = subprocess.run([str(DBT), "--version"], capture_output=True, text=True).stdout
-    core = next((line.split(":")[1].strip() for line in dbt_version.splitlines() if "installed" in line), "?")
-    return {"cpu": cpu, "cores": os.cpu_count(), "memory_gib": round(int(mem) / 1024 / 1024, 1),
-            "python": platform.python_version(), "sqlite": sqlite3.sqlite_version, "dbt": core}
+    core = next(
+        (line.split(":")[1].strip() for line in dbt_version.splitlines() if "installed" in line),
+        "?",
+    )
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gib": round(int(mem) / 1024 / 1024, 1),
+        "python": platform.python_version(),
+        "sqlite": sqlite3.sqlite_version,
+        "dbt": core,
+    }
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--users", type=int, default=10_000)
     parser.add_argument("--logbook", type=int, default=1_000_000)
     parser.add_argument("--goals", type=int, default=100_000)
@@ -231,8 +310,20 @@ def main():
     work.mkdir(parents=True)
     pristine = work / "backend.db"
     started = time.monotonic()
-    generate_backend.main(["build", str(pristine), "--users", str(args.users), "--logbook", str(args.logbook),
-                           "--goals", str(args.goals), "--sessions", str(args.sessions)])
+    generate_backend.main(
+        [
+            "build",
+            str(pristine),
+            "--users",
+            str(args.users),
+            "--logbook",
+            str(args.logbook),
+            "--goals",
+            str(args.goals),
+            "--sessions",
+            str(args.sessions),
+        ]
+    )
     build_seconds = time.monotonic() - started
     total_rows = args.logbook + args.goals + args.sessions
     results = {}
@@ -240,7 +331,9 @@ def main():
     print("startup: dbt run selecting nothing", flush=True)
     empty = work / "startup.db"
     shutil.copy(pristine, empty)
-    startups = [dbt_run(empty, "--select", "tag:nothing_has_this_tag")[0] for _ in range(args.repeat)]
+    startups = [
+        dbt_run(empty, "--select", "tag:nothing_has_this_tag")[0] for _ in range(args.repeat)
+    ]
     startup = statistics.median(startups)
 
     print("1. initial dbt migration", flush=True)
@@ -248,7 +341,9 @@ def main():
     shutil.copy(pristine, run_db)
     wall, rss, _ = dbt_run(run_db)
     counts = last_run_counts(run_db)
-    results["initial"] = dict(wall=wall, rss=rss, written=sum(c["inserted"] + c["updated"] for c in counts.values()))
+    results["initial"] = dict(
+        wall=wall, rss=rss, written=sum(c["inserted"] + c["updated"] for c in counts.values())
+    )
 
     print("2. re-run, nothing changed", flush=True)
     reruns = []
@@ -256,18 +351,26 @@ def main():
         wall, rss, _ = dbt_run(run_db)
         counts = last_run_counts(run_db)
         reruns.append((wall, rss, sum(c["inserted"] + c["updated"] for c in counts.values())))
-    results["no_change"] = dict(wall=statistics.median(r[0] for r in reruns), rss=max(r[1] for r in reruns),
-                                written=max(r[2] for r in reruns))
+    results["no_change"] = dict(
+        wall=statistics.median(r[0] for r in reruns),
+        rss=max(r[1] for r in reruns),
+        written=max(r[2] for r in reruns),
+    )
 
     print("3. re-run after 1% changed, 0.1% added", flush=True)
-    changed = generate_backend.main(["change", str(run_db), "--changed", "0.01", "--added", "0.001"])
+    changed = generate_backend.main(
+        ["change", str(run_db), "--changed", "0.01", "--added", "0.001"]
+    )
     wall, rss, _ = dbt_run(run_db)
     counts = last_run_counts(run_db)
-    results["one_percent"] = dict(wall=wall, rss=rss, written=sum(c["inserted"] + c["updated"] for c in counts.values()))
+    results["one_percent"] = dict(
+        wall=wall, rss=rss, written=sum(c["inserted"] + c["updated"] for c in counts.values())
+    )
     expected_written = sum(c[0] + c[1] for c in changed.values())
     incremental_exact = all(
         counts[et]["inserted"] == changed[t][1] and counts[et]["updated"] == changed[t][0]
-        for et, t in ENTITY_TABLES.items())
+        for et, t in ENTITY_TABLES.items()
+    )
 
     print("4. the floor: one statement per entity type", flush=True)
     statements = floor_statements()
@@ -289,17 +392,49 @@ def main():
     dbt_run(reference_db)
     problems, sampled = check_outputs(reference_db, floor_db)
     if not incremental_exact:
-        problems.append(f"the 1% run wrote {results['one_percent']['written']} rows, {expected_written} changed or added")
+        problems.append(
+            f"the 1% run wrote {results['one_percent']['written']} rows, {expected_written} changed or added"
+        )
 
-    write_report(args, results, startup, floor_wall, floor_written, floor_again, floor_again_written,
-                 peer_wall, peer_written, peer_full, build_seconds, total_rows, changed, problems, sampled)
+    write_report(
+        args,
+        results,
+        startup,
+        floor_wall,
+        floor_written,
+        floor_again,
+        floor_again_written,
+        peer_wall,
+        peer_written,
+        peer_full,
+        build_seconds,
+        total_rows,
+        changed,
+        problems,
+        sampled,
+    )
     print(Path(args.out).read_text())
     if problems:
         raise SystemExit("checks failed: " + "; ".join(problems))
 
 
-def write_report(args, results, startup, floor_wall, floor_written, floor_again, floor_again_written,
-                 peer_wall, peer_written, peer_full, build_seconds, total_rows, changed, problems, sampled):
+def write_report(
+    args,
+    results,
+    startup,
+    floor_wall,
+    floor_written,
+    floor_again,
+    floor_again_written,
+    peer_wall,
+    peer_written,
+    peer_full,
+    build_seconds,
+    total_rows,
+    changed,
+    problems,
+    sampled,
+):
     m = machine()
     initial = results["initial"]["wall"]
     lines = [
@@ -319,12 +454,16 @@ def write_report(args, results, startup, floor_wall, floor_written, floor_again,
         "| scenario | wall time (s) | rows/s | peak RSS (MB) | rows written |",
         "| --- | ---: | ---: | ---: | ---: |",
     ]
-    labels = {"initial": "1. dbt: initial migration (empty sync_data)",
-              "no_change": f"2. dbt: re-run, nothing changed (median of {args.repeat})",
-              "one_percent": "3. dbt: re-run after 1% changed, 0.1% added"}
+    labels = {
+        "initial": "1. dbt: initial migration (empty sync_data)",
+        "no_change": f"2. dbt: re-run, nothing changed (median of {args.repeat})",
+        "one_percent": "3. dbt: re-run after 1% changed, 0.1% added",
+    }
     for key, label in labels.items():
         r = results[key]
-        lines.append(f"| {label} | {r['wall']:.1f} | {total_rows / r['wall']:,.0f} | {r['rss']:.0f} | {r['written']:,} |")
+        lines.append(
+            f"| {label} | {r['wall']:.1f} | {total_rows / r['wall']:,.0f} | {r['rss']:.0f} | {r['written']:,} |"
+        )
     lines += [
         f"| 4a. floor: one SQL statement per entity type, initial | {floor_wall:.1f} | {total_rows / floor_wall:,.0f} | (in-process) | {floor_written:,} |",
         f"| 4b. floor: the same statements again, nothing changed | {floor_again:.1f} | {total_rows / floor_again:,.0f} | (in-process) | {floor_again_written:,} |",
@@ -340,19 +479,43 @@ def write_report(args, results, startup, floor_wall, floor_written, floor_again,
     ratio_floor_net = (initial - startup) / floor_wall
     rows = [
         ("dbt initial ÷ floor, start-up included", ratio_floor, None),
-        ("dbt initial ÷ floor, start-up excluded", ratio_floor_net, ("≤ 1.5", ratio_floor_net <= 1.5)),
-        ("no-change re-run ÷ initial", no_change / initial, ("≤ 0.3, and 0 rows written",
-                                                             no_change / initial <= 0.3 and results['no_change']['written'] == 0)),
-        ("1% re-run ÷ initial", one / initial, ("≤ 0.35, writing exactly the changed and new rows", one / initial <= 0.35)),
+        (
+            "dbt initial ÷ floor, start-up excluded",
+            ratio_floor_net,
+            ("≤ 1.5", ratio_floor_net <= 1.5),
+        ),
+        (
+            "no-change re-run ÷ initial",
+            no_change / initial,
+            (
+                "≤ 0.3, and 0 rows written",
+                no_change / initial <= 0.3 and results["no_change"]["written"] == 0,
+            ),
+        ),
+        (
+            "1% re-run ÷ initial",
+            one / initial,
+            ("≤ 0.35, writing exactly the changed and new rows", one / initial <= 0.35),
+        ),
         ("peer ÷ dbt initial", peer_full / initial, ("≥ 20", peer_full / initial >= 20)),
-        ("peak RSS at 1M rows (MB)", max(r["rss"] for r in results.values()), ("< 1024", max(r["rss"] for r in results.values()) < 1024)),
+        (
+            "peak RSS at 1M rows (MB)",
+            max(r["rss"] for r in results.values()),
+            ("< 1024", max(r["rss"] for r in results.values()) < 1024),
+        ),
     ]
     lines += ["| measure | value | target | met |", "| --- | ---: | --- | --- |"]
     for label, value, target in rows:
-        lines.append(f"| {label} | {value:.2f} | {target[0] if target else ''} | {('yes' if target[1] else '**no**') if target else ''} |")
-    missed = [(label, value, target[0]) for label, value, target in rows if target and not target[1]]
+        lines.append(
+            f"| {label} | {value:.2f} | {target[0] if target else ''} | {('yes' if target[1] else '**no**') if target else ''} |"
+        )
+    missed = [
+        (label, value, target[0]) for label, value, target in rows if target and not target[1]
+    ]
     lines += ["", "## Where the time goes", ""]
-    lines += [f"- **Missed:** {label} is {value:.2f}, target {goal}." for label, value, goal in missed]
+    lines += [
+        f"- **Missed:** {label} is {value:.2f}, target {goal}." for label, value, goal in missed
+    ]
     lines += [
         "- The initial run does what the floor does plus two writes the floor skips: each staging model "
         "writes its documents (and fingerprints) into the work file, which is what lets later runs skip "
@@ -370,7 +533,9 @@ def write_report(args, results, startup, floor_wall, floor_written, floor_again,
         f"- the 1% run: {json.dumps({t: {'changed': c[0], 'added': c[1]} for t, c in changed.items()})}; "
         f"it wrote {results['one_percent']['written']:,} rows.",
         f"- every checksum is sha256(data); dbt and the floor agree on every row; {sampled} sampled documents "
-        "equal the JavaScript oracle's." if not problems else "- **problems:** " + "; ".join(problems),
+        "equal the JavaScript oracle's."
+        if not problems
+        else "- **problems:** " + "; ".join(problems),
         "",
     ]
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

@@ -24,17 +24,48 @@ CRYPTO_EXT = next(
 BACKEND_COLUMNS = {
     "users": ["id", "email", "display_name", "primary_instrument", "created_at", "updated_at"],
     "logbook_entries": [
-        "id", "user_id", "timestamp", "duration", "type", "instrument", "pieces",
-        "techniques", "goal_ids", "notes", "mood", "tags", "session_id", "metadata",
-        "created_at", "updated_at",
+        "id",
+        "user_id",
+        "timestamp",
+        "duration",
+        "type",
+        "instrument",
+        "pieces",
+        "techniques",
+        "goal_ids",
+        "notes",
+        "mood",
+        "tags",
+        "session_id",
+        "metadata",
+        "created_at",
+        "updated_at",
     ],
     "goals": [
-        "id", "user_id", "title", "description", "target_date", "progress", "milestones",
-        "status", "linked_entries", "created_at", "updated_at", "completed_at",
+        "id",
+        "user_id",
+        "title",
+        "description",
+        "target_date",
+        "progress",
+        "milestones",
+        "status",
+        "linked_entries",
+        "created_at",
+        "updated_at",
+        "completed_at",
     ],
     "practice_sessions": [
-        "id", "user_id", "instrument", "sheet_music_id", "session_type", "started_at",
-        "completed_at", "paused_duration", "accuracy_percentage", "notes_attempted",
+        "id",
+        "user_id",
+        "instrument",
+        "sheet_music_id",
+        "session_type",
+        "started_at",
+        "completed_at",
+        "paused_duration",
+        "accuracy_percentage",
+        "notes_attempted",
         "notes_correct",
     ],
 }
@@ -94,7 +125,8 @@ def project_copy(tmp_path):
     """A copy of the project to change on purpose (the .venv is shared)."""
     copy = tmp_path / "project"
     shutil.copytree(
-        PROJECT_DIR, copy,
+        PROJECT_DIR,
+        copy,
         ignore=shutil.ignore_patterns(".venv", "target", "logs", "data", ".git", "__pycache__"),
     )
     (copy / ".venv").symlink_to(PROJECT_DIR / ".venv")
@@ -138,10 +170,7 @@ def _json_ready(value):
 def oracle(items):
     """Run the JavaScript oracle on [{entity_type, row, user_exists}]."""
     payload = json.dumps(
-        [
-            {**item, "row": {k: _json_ready(v) for k, v in item["row"].items()}}
-            for item in items
-        ]
+        [{**item, "row": {k: _json_ready(v) for k, v in item["row"].items()}} for item in items]
     )
     proc = subprocess.run(
         ["node", str(ORACLE)], input=payload, capture_output=True, text=True, check=True
@@ -162,7 +191,7 @@ def oracle_for_database(db_path):
                     {"entity_type": entity_type, "row": row, "user_exists": row["user_id"] in users}
                 )
                 keys.append((entity_type, row["id"]))
-    return dict(zip(keys, oracle(items)))
+    return dict(zip(keys, oracle(items), strict=True))
 
 
 def table_digest(db_path, tables):

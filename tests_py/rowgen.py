@@ -5,13 +5,9 @@ real data carries: blanks, \\u escapes, \\/, numbers written as 1.50, 1E2, -0,
 integers beyond 2^53, duplicate keys and array-index keys.
 """
 
-import random
 import struct
 
-ALPHABET = (
-    "abcxyzABC 0123456789-_.,:;!?'\"\\/\t\n\r\b\f\x00\x01\x1f\x7f"
-    "éüß€你好🎹👍🏽\u2028\u2029"
-)
+ALPHABET = "abcxyzABC 0123456789-_.,:;!?'\"\\/\t\n\r\b\f\x00\x01\x1f\x7féüß€你好🎹👍🏽\u2028\u2029"
 
 
 def random_text(rng, max_len=12):
@@ -50,8 +46,23 @@ def random_double(rng):
         return struct.unpack("<d", struct.pack("<Q", rng.getrandbits(64)))[0]
     if choice < 0.5:
         return rng.choice(
-            [0.1 + 0.2, 1e21, 1e-7, 1e-6, 123e-20, 5e-324, 1.7976931348623157e308,
-             33.333333333333336, 50.0, 2.0**53 + 2, 2.0**63, 1e300, 0.5, -1.25, 100.0 / 3]
+            [
+                0.1 + 0.2,
+                1e21,
+                1e-7,
+                1e-6,
+                123e-20,
+                5e-324,
+                1.7976931348623157e308,
+                33.333333333333336,
+                50.0,
+                2.0**53 + 2,
+                2.0**63,
+                1e300,
+                0.5,
+                -1.25,
+                100.0 / 3,
+            ]
         )
     return round(rng.uniform(-1e6, 1e6), rng.randint(0, 12)) * rng.choice([1, 1e-10, 1e10, 1e20])
 
@@ -59,11 +70,28 @@ def random_double(rng):
 def json_number(rng):
     choice = rng.random()
     if choice < 0.3:
-        return str(rng.randint(-10**6, 10**6))
+        return str(rng.randint(-(10**6), 10**6))
     if choice < 0.45:
-        return rng.choice(["-0", "-0.0", "0e5", "1.50", "1E2", "1e+2", "2.5E-3", "1e21", "1e-7",
-                           "12345678901234567890", "9007199254740993", "-9007199254740993",
-                           "0.30000000000000004", "1e400", "-1e400", "123456789012345678901234567890"])
+        return rng.choice(
+            [
+                "-0",
+                "-0.0",
+                "0e5",
+                "1.50",
+                "1E2",
+                "1e+2",
+                "2.5E-3",
+                "1e21",
+                "1e-7",
+                "12345678901234567890",
+                "9007199254740993",
+                "-9007199254740993",
+                "0.30000000000000004",
+                "1e400",
+                "-1e400",
+                "123456789012345678901234567890",
+            ]
+        )
     value = random_double(rng)
     if value != value or value in (float("inf"), float("-inf")):
         return "0"
@@ -92,14 +120,26 @@ def ws(rng):
 
 
 def json_array(rng, depth=0, item=None):
-    items = [
-        item(rng) if item else json_value(rng, depth + 1) for _ in range(rng.randint(0, 4))
-    ]
+    items = [item(rng) if item else json_value(rng, depth + 1) for _ in range(rng.randint(0, 4))]
     return "[" + ws(rng) + ("," + ws(rng)).join(items) + ws(rng) + "]"
 
 
 def json_object(rng, depth=0):
-    keys = ["a", "b", "title", "0", "1", "10", "01", "-1", "4294967294", "4294967295", "é", "", "a b"]
+    keys = [
+        "a",
+        "b",
+        "title",
+        "0",
+        "1",
+        "10",
+        "01",
+        "-1",
+        "4294967294",
+        "4294967295",
+        "é",
+        "",
+        "a b",
+    ]
     members = []
     for _ in range(rng.randint(0, 5)):
         key = rng.choice(keys) if rng.random() < 0.7 else random_text(rng, 5)
@@ -123,9 +163,18 @@ def unix_ms(rng):
     if r < 0.75:
         return rng.randint(-8_640_000_000_000_000, 8_640_000_000_000_000)
     if r < 0.85:
-        return rng.randint(-10**12, 10**13) + rng.choice([0.25, 0.5, 0.999, -0.75])
-    return rng.choice([0, -1, 8_640_000_000_000_000, -8_640_000_000_000_000, 253402300799999,
-                       -62167219200000, -62167219200001])
+        return rng.randint(-(10**12), 10**13) + rng.choice([0.25, 0.5, 0.999, -0.75])
+    return rng.choice(
+        [
+            0,
+            -1,
+            8_640_000_000_000_000,
+            -8_640_000_000_000_000,
+            253402300799999,
+            -62167219200000,
+            -62167219200001,
+        ]
+    )
 
 
 DAYS = [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
@@ -136,11 +185,21 @@ def datetime_text(rng):
     mo = rng.randint(1, 12)
     d = rng.randint(1, DAYS[mo - 1])
     h, mi, s = rng.randint(0, 23), rng.randint(0, 59), rng.randint(0, 59)
-    frac = "" if rng.random() < 0.4 else "." + "".join(rng.choice("0123456789") for _ in range(rng.randint(1, 7)))
+    frac = (
+        ""
+        if rng.random() < 0.4
+        else "." + "".join(rng.choice("0123456789") for _ in range(rng.randint(1, 7)))
+    )
     if rng.random() < 0.5:
         return f"{y:04d}-{mo:02d}-{d:02d} {h:02d}:{mi:02d}:{s:02d}{frac}"
-    zone = rng.choice(["", "Z", f"+{rng.randint(0, 23):02d}:{rng.randint(0, 59):02d}",
-                       f"-{rng.randint(0, 23):02d}:{rng.randint(0, 59):02d}"])
+    zone = rng.choice(
+        [
+            "",
+            "Z",
+            f"+{rng.randint(0, 23):02d}:{rng.randint(0, 59):02d}",
+            f"-{rng.randint(0, 23):02d}:{rng.randint(0, 59):02d}",
+        ]
+    )
     return f"{y:04d}-{mo:02d}-{d:02d}T{h:02d}:{mi:02d}:{s:02d}{frac}{zone}"
 
 
@@ -150,15 +209,35 @@ def datetime_value(rng):
         return datetime_text(rng)
     if r < 0.85:
         return unix_ms(rng)
-    return rng.choice(["2024-02-30 10:00:00", "2023-02-29T00:00:00Z", "2024-01-01 24:00:00",
-                       "2024-01-01T10:00:60Z", "2024-01-01t10:00:00z", " 2024-01-01 10:00:00",
-                       "2024-01-01 10:00:00Z", "2024-01-01T10:00:00+0200", "2024-01-01T10:00:00.Z",
-                       "2024-13-01 00:00:00", "2024-01-01", "yesterday", "2024-01-01T10:00:00+24:00"])
+    return rng.choice(
+        [
+            "2024-02-30 10:00:00",
+            "2023-02-29T00:00:00Z",
+            "2024-01-01 24:00:00",
+            "2024-01-01T10:00:60Z",
+            "2024-01-01t10:00:00z",
+            " 2024-01-01 10:00:00",
+            "2024-01-01 10:00:00Z",
+            "2024-01-01T10:00:00+0200",
+            "2024-01-01T10:00:00.Z",
+            "2024-13-01 00:00:00",
+            "2024-01-01",
+            "yesterday",
+            "2024-01-01T10:00:00+24:00",
+        ]
+    )
 
 
 def any_scalar(rng):
-    return rng.choice([random_text(rng), rng.randint(-10**6, 10**6), random_double(rng), None,
-                       rng.randint(2**53, 2**62)])
+    return rng.choice(
+        [
+            random_text(rng),
+            rng.randint(-(10**6), 10**6),
+            random_double(rng),
+            None,
+            rng.randint(2**53, 2**62),
+        ]
+    )
 
 
 def logbook_entry(rng, i, users):
@@ -170,8 +249,12 @@ def logbook_entry(rng, i, users):
         "type": rng.choice(["PRACTICE", "PERFORMANCE", "LESSON", "REHEARSAL", "practice"]),
         "instrument": rng.choice(["PIANO", "GUITAR"]),
         "pieces": rng.choice(["", json_array(rng)]),
-        "techniques": rng.choice(["", "[]", json_array(rng, item=lambda r: json_string(r, random_text(r)))]),
-        "goal_ids": rng.choice(["", "[]", json_array(rng, item=lambda r: json_string(r, random_text(r)))]),
+        "techniques": rng.choice(
+            ["", "[]", json_array(rng, item=lambda r: json_string(r, random_text(r)))]
+        ),
+        "goal_ids": rng.choice(
+            ["", "[]", json_array(rng, item=lambda r: json_string(r, random_text(r)))]
+        ),
         "notes": maybe_empty(rng, random_text(rng, 40)),
         "mood": maybe_empty(rng, rng.choice(["FRUSTRATED", "NEUTRAL", "SATISFIED", "EXCITED"])),
         "tags": rng.choice(["", "[]", json_array(rng)]),
@@ -192,7 +275,9 @@ def goal(rng, i, users):
         "progress": rng.choice([random_double(rng), 0, 100, 33.333333333333336, 50.0]),
         "milestones": rng.choice(["", "[]", json_array(rng)]),
         "status": rng.choice(["", "ACTIVE", "COMPLETED", "PAUSED", "CANCELLED"]),
-        "linked_entries": rng.choice(["", "[]", json_array(rng, item=lambda r: json_string(r, random_text(r)))]),
+        "linked_entries": rng.choice(
+            ["", "[]", json_array(rng, item=lambda r: json_string(r, random_text(r)))]
+        ),
         "created_at": unix_ms(rng),
         "updated_at": unix_ms(rng),
         "completed_at": rng.choice([None, "", 0, unix_ms(rng)]),

@@ -13,7 +13,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 import rowgen
 from conftest import (
     BACKEND_COLUMNS,
@@ -30,10 +29,19 @@ from conftest import (
 BACKEND = list(BACKEND_COLUMNS)
 T0 = 1717200000000
 USER = {"id": "u_1", "email": "one@example.com"}
-LOGBOOK = dict(user_id="u_1", timestamp=T0, duration=60, type="PRACTICE", instrument="PIANO",
-               created_at=T0, updated_at=T0)
+LOGBOOK = dict(
+    user_id="u_1",
+    timestamp=T0,
+    duration=60,
+    type="PRACTICE",
+    instrument="PIANO",
+    created_at=T0,
+    updated_at=T0,
+)
 GOAL = dict(user_id="u_1", title="Goal", created_at=T0, updated_at=T0)
-SESSION = dict(user_id="u_1", instrument="PIANO", session_type="ASSESSMENT", started_at="2024-06-01 08:00:00")
+SESSION = dict(
+    user_id="u_1", instrument="PIANO", session_type="ASSESSMENT", started_at="2024-06-01 08:00:00"
+)
 
 
 @pytest.fixture
@@ -41,8 +49,14 @@ def relaxed_db(template_db, tmp_path):
     """Backend tables without NOT NULL, so that NULLs the contract names can be stored."""
     path = tmp_path / "relaxed.db"
     with sqlite3.connect(template_db) as src, sqlite3.connect(path) as dst:
-        for (sql,) in src.execute("select sql from sqlite_master where sql is not null order by rowid"):
-            dst.execute(sql.replace("not null", "").replace("NOT NULL", "") if "sync_data" not in sql else sql)
+        for (sql,) in src.execute(
+            "select sql from sqlite_master where sql is not null order by rowid"
+        ):
+            dst.execute(
+                sql.replace("not null", "").replace("NOT NULL", "")
+                if "sync_data" not in sql
+                else sql
+            )
     insert_rows(path, "users", [USER])
     return path
 
@@ -50,26 +64,62 @@ def relaxed_db(template_db, tmp_path):
 def rejects(db):
     with sqlite3.connect(db) as conn:
         conn.row_factory = sqlite3.Row
-        return {(r["entity_type"], r["entity_key"]): dict(r) for r in conn.execute("select * from migration_rejects")}
+        return {
+            (r["entity_type"], r["entity_key"]): dict(r)
+            for r in conn.execute("select * from migration_rejects")
+        }
 
 
 CATEGORY_CASES = [
     ("missing_id", "logbook_entries", dict(LOGBOOK, id=None), "id"),
     ("invalid_json", "logbook_entries", dict(LOGBOOK, id="bad", tags="[1,]"), "tags"),
     ("wrong_json_kind", "goals", dict(GOAL, id="bad", milestones='{"a":1}'), "milestones"),
-    ("missing_timestamp", "logbook_entries", dict(LOGBOOK, id="bad", updated_at=None), "updated_at"),
-    ("timestamp_not_number", "goals", dict(GOAL, id="bad", completed_at="2024-06-01"), "completed_at"),
-    ("unreadable_datetime", "practice_sessions", dict(SESSION, id="bad", started_at="2024-06-31 10:00:00"), "started_at"),
-    ("timestamp_out_of_range", "logbook_entries", dict(LOGBOOK, id="bad", timestamp=8_640_000_000_000_001), "timestamp"),
-    ("unsupported_value", "practice_sessions", dict(SESSION, id="bad", notes_attempted=b"\x00\x01"), "notes_attempted"),
+    (
+        "missing_timestamp",
+        "logbook_entries",
+        dict(LOGBOOK, id="bad", updated_at=None),
+        "updated_at",
+    ),
+    (
+        "timestamp_not_number",
+        "goals",
+        dict(GOAL, id="bad", completed_at="2024-06-01"),
+        "completed_at",
+    ),
+    (
+        "unreadable_datetime",
+        "practice_sessions",
+        dict(SESSION, id="bad", started_at="2024-06-31 10:00:00"),
+        "started_at",
+    ),
+    (
+        "timestamp_out_of_range",
+        "logbook_entries",
+        dict(LOGBOOK, id="bad", timestamp=8_640_000_000_000_001),
+        "timestamp",
+    ),
+    (
+        "unsupported_value",
+        "practice_sessions",
+        dict(SESSION, id="bad", notes_attempted=b"\x00\x01"),
+        "notes_attempted",
+    ),
     ("orphan_user", "goals", dict(GOAL, id="bad", user_id="u_9"), "user_id"),
 ]
 NEIGHBOURS = {"logbook_entries": LOGBOOK, "goals": GOAL, "practice_sessions": SESSION}
-ENTITY = {"logbook_entries": "logbook_entry", "goals": "goal", "practice_sessions": "practice_session"}
+ENTITY = {
+    "logbook_entries": "logbook_entry",
+    "goals": "goal",
+    "practice_sessions": "practice_session",
+}
 
 
-@pytest.mark.parametrize("category, table, row, column", CATEGORY_CASES, ids=[c[0] for c in CATEGORY_CASES])
-def test_each_category_is_rejected_and_its_neighbour_migrates(relaxed_db, category, table, row, column):
+@pytest.mark.parametrize(
+    "category, table, row, column", CATEGORY_CASES, ids=[c[0] for c in CATEGORY_CASES]
+)
+def test_each_category_is_rejected_and_its_neighbour_migrates(
+    relaxed_db, category, table, row, column
+):
     insert_rows(relaxed_db, table, [row, dict(NEIGHBOURS[table], id="good")])
     before = table_digest(relaxed_db, BACKEND)
     proc = run_dbt(relaxed_db, "build", "--exclude", "test_type:unit")
@@ -77,7 +127,10 @@ def test_each_category_is_rejected_and_its_neighbour_migrates(relaxed_db, catego
     entity_type = ENTITY[table]
     rows = fetch_sync_data(relaxed_db)
     assert list(rows) == [(entity_type, "good")]
-    assert rows[(entity_type, "good")]["data"] == oracle_for_database(relaxed_db)[(entity_type, "good")]["data"]
+    assert (
+        rows[(entity_type, "good")]["data"]
+        == oracle_for_database(relaxed_db)[(entity_type, "good")]["data"]
+    )
     (reject,) = rejects(relaxed_db).values()
     assert reject["entity_type"] == entity_type
     assert reject["reason"].startswith(f"{category}: {column}: ")
@@ -87,18 +140,29 @@ def test_each_category_is_rejected_and_its_neighbour_migrates(relaxed_db, catego
     if category == "unsupported_value":
         assert reject["value"] == "x'0001'"
     elif category == "orphan_user":
-        assert reject["reason"] == "orphan_user: user_id: u_9 names no user" and reject["value"] == "u_9"
+        assert (
+            reject["reason"] == "orphan_user: user_id: u_9 names no user"
+            and reject["value"] == "u_9"
+        )
     elif row[column] is not None:
         assert reject["value"] == str(row[column])
     assert "WARN 1 rejected_rows" in proc.stdout
-    assert f"migration {entity_type}: success processed=2 inserted=1 updated=0 unchanged=0 rejected=1" in proc.stdout
+    assert (
+        f"migration {entity_type}: success processed=2 inserted=1 updated=0 unchanged=0 rejected=1"
+        in proc.stdout
+    )
 
 
 def test_reject_reasons_read_as_the_issue_writes_them(relaxed_db):
-    insert_rows(relaxed_db, "logbook_entries", [
-        dict(LOGBOOK, id="a", pieces="nope"), dict(LOGBOOK, id="b", timestamp=8_640_000_000_000_001),
-        dict(LOGBOOK, id="c", user_id="u_9"),
-    ])
+    insert_rows(
+        relaxed_db,
+        "logbook_entries",
+        [
+            dict(LOGBOOK, id="a", pieces="nope"),
+            dict(LOGBOOK, id="b", timestamp=8_640_000_000_000_001),
+            dict(LOGBOOK, id="c", user_id="u_9"),
+        ],
+    )
     run_dbt(relaxed_db, "run")
     assert {key[1]: r["reason"] for key, r in rejects(relaxed_db).items()} == {
         "a": "invalid_json: pieces: not valid JSON",
@@ -108,7 +172,11 @@ def test_reject_reasons_read_as_the_issue_writes_them(relaxed_db):
 
 
 def test_fixed_row_migrates_and_leaves_the_rejects(relaxed_db):
-    insert_rows(relaxed_db, "goals", [dict(GOAL, id="g1", milestones="[oops"), dict(GOAL, id="g2", linked_entries="{}")])
+    insert_rows(
+        relaxed_db,
+        "goals",
+        [dict(GOAL, id="g1", milestones="[oops"), dict(GOAL, id="g2", linked_entries="{}")],
+    )
     run_dbt(relaxed_db, "run")
     first = rejects(relaxed_db)
     assert set(first) == {("goal", "g1"), ("goal", "g2")}
@@ -121,12 +189,22 @@ def test_fixed_row_migrates_and_leaves_the_rejects(relaxed_db):
     assert second[("goal", "g2")]["first_seen_at"] == first[("goal", "g2")]["first_seen_at"]
     assert second[("goal", "g2")]["last_seen_at"] > first[("goal", "g2")]["last_seen_at"]
     assert list(fetch_sync_data(relaxed_db)) == [("goal", "g1")]
-    assert "migration goal: success processed=2 inserted=1 updated=0 unchanged=0 rejected=1" in proc.stdout
+    assert (
+        "migration goal: success processed=2 inserted=1 updated=0 unchanged=0 rejected=1"
+        in proc.stdout
+    )
 
 
 def test_a_filtered_run_keeps_rejects_outside_its_scope(relaxed_db):
     insert_rows(relaxed_db, "users", [{"id": "u_2", "email": "two@example.com"}])
-    insert_rows(relaxed_db, "goals", [dict(GOAL, id="g1", milestones="[oops"), dict(GOAL, id="g2", user_id="u_2", milestones="[oops")])
+    insert_rows(
+        relaxed_db,
+        "goals",
+        [
+            dict(GOAL, id="g1", milestones="[oops"),
+            dict(GOAL, id="g2", user_id="u_2", milestones="[oops"),
+        ],
+    )
     run_dbt(relaxed_db, "run")
     with sqlite3.connect(relaxed_db) as conn:
         conn.execute("update goals set milestones = '[]'")
@@ -136,14 +214,29 @@ def test_a_filtered_run_keeps_rejects_outside_its_scope(relaxed_db):
 
 @pytest.mark.parametrize("threshold, fails", [(1, True), (2, False), (0.3, True), (0.5, False)])
 def test_reject_threshold(relaxed_db, threshold, fails):
-    insert_rows(relaxed_db, "goals", [
-        dict(GOAL, id="g1"), dict(GOAL, id="g2"), dict(GOAL, id="g3", milestones="[x"),
-        dict(GOAL, id="g4", user_id="u_9"),
-    ])
+    insert_rows(
+        relaxed_db,
+        "goals",
+        [
+            dict(GOAL, id="g1"),
+            dict(GOAL, id="g2"),
+            dict(GOAL, id="g3", milestones="[x"),
+            dict(GOAL, id="g4", user_id="u_9"),
+        ],
+    )
     before = table_digest(relaxed_db, ["sync_data"])
-    proc = run_dbt(relaxed_db, "run", "--vars", json.dumps({"reject_threshold": threshold}), expect_ok=not fails)
+    proc = run_dbt(
+        relaxed_db,
+        "run",
+        "--vars",
+        json.dumps({"reject_threshold": threshold}),
+        expect_ok=not fails,
+    )
     if fails:
-        assert f"2 of 4 rows are rejected, above the reject_threshold of {threshold}; nothing was merged." in proc.stdout
+        assert (
+            f"2 of 4 rows are rejected, above the reject_threshold of {threshold}; nothing was merged."
+            in proc.stdout
+        )
         assert "invalid_json (1 goal), orphan_user (1 goal)" in proc.stdout
         assert table_digest(relaxed_db, ["sync_data"]) == before
     else:
@@ -159,11 +252,21 @@ def test_missing_database_file_is_a_clear_error(tmp_path):
         assert conn.execute("select count(*) from sqlite_master").fetchone() == (0,)
     # the weekly job and the Makefile check first and create nothing
     missing = tmp_path / "absent.db"
-    job = subprocess.run([str(PROJECT_DIR / "scripts/weekly_sync.sh"), "prod", str(tmp_path / "w.log")],
-                         cwd=PROJECT_DIR, env=dbt_env(missing), capture_output=True, text=True)
+    job = subprocess.run(
+        [str(PROJECT_DIR / "scripts/weekly_sync.sh"), "prod", str(tmp_path / "w.log")],
+        cwd=PROJECT_DIR,
+        env=dbt_env(missing),
+        capture_output=True,
+        text=True,
+    )
     assert job.returncode == 2 and "does not exist or is empty" in job.stderr
-    make = subprocess.run(["make", "-s", "migrate", "TARGET=prod"], cwd=PROJECT_DIR, env=dbt_env(missing),
-                          capture_output=True, text=True)
+    make = subprocess.run(
+        ["make", "-s", "migrate", "TARGET=prod"],
+        cwd=PROJECT_DIR,
+        env=dbt_env(missing),
+        capture_output=True,
+        text=True,
+    )
     assert make.returncode != 0 and "does not exist or is empty" in make.stderr
     assert not missing.exists()
 
@@ -209,7 +312,10 @@ def test_killed_run_leaves_old_or_new_state_and_next_run_converges(db):
     with sqlite3.connect(db) as conn:
         conn.executemany(
             "insert into goals (id, user_id, title, progress, created_at, updated_at) values (?, ?, ?, ?, ?, ?)",
-            [(f"g{i}", rng.choice(users), f"Goal {i}", rng.random() * 100, T0, T0) for i in range(60000)],
+            [
+                (f"g{i}", rng.choice(users), f"Goal {i}", rng.random() * 100, T0, T0)
+                for i in range(60000)
+            ],
         )
     run_dbt(db, "run")
     old = table_digest(db, ["sync_data"])
@@ -219,8 +325,14 @@ def test_killed_run_leaves_old_or_new_state_and_next_run_converges(db):
     journal = Path(f"{db}-journal")
     killed = False
     for _ in range(3):
-        proc = subprocess.Popen([str(DBT), "run"], cwd=PROJECT_DIR, env=dbt_env(db),
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        proc = subprocess.Popen(
+            [str(DBT), "run"],
+            cwd=PROJECT_DIR,
+            env=dbt_env(db),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and proc.poll() is None and not journal.exists():
             time.sleep(0.005)
@@ -245,19 +357,37 @@ def test_killed_run_leaves_old_or_new_state_and_next_run_converges(db):
 def test_values_that_stress_the_serialiser(db):
     insert_rows(db, "users", [USER])
     every_control = "".join(chr(c) for c in range(32)) + "\x7f"
-    notes = ("x" * 1024 + "é🎹\"\\") * 1000  # about 1 MB
-    insert_rows(db, "logbook_entries", [
-        dict(LOGBOOK, id="big", notes=notes),
-        dict(LOGBOOK, id="controls", notes=every_control, mood='"quoted" \\ back\\slash'),
-        dict(LOGBOOK, id="astral", notes="𝄞 🎹 👍🏽 \U0010ffff",
-             pieces='["\\ud834\\udd1e", "\\ud800", "lone \\udfff low", "\\u0000\\u001f"]'),
-        dict(LOGBOOK, id="numbers", duration=0.1 + 0.2,
-             metadata='{"a": 1e21, "b": -0, "c": 0.1, "d": 1e-7, "e": 123456789012345678901234567890, "f": 5e-324}'),
-    ])
-    insert_rows(db, "goals", [
-        dict(GOAL, id="big_real", progress=1e21), dict(GOAL, id="neg_zero", progress=-0.0),
-        dict(GOAL, id="sum", progress=0.1 + 0.2), dict(GOAL, id="tiny", progress=5e-324),
-    ])
+    notes = ("x" * 1024 + 'é🎹"\\') * 1000  # about 1 MB
+    insert_rows(
+        db,
+        "logbook_entries",
+        [
+            dict(LOGBOOK, id="big", notes=notes),
+            dict(LOGBOOK, id="controls", notes=every_control, mood='"quoted" \\ back\\slash'),
+            dict(
+                LOGBOOK,
+                id="astral",
+                notes="𝄞 🎹 👍🏽 \U0010ffff",
+                pieces='["\\ud834\\udd1e", "\\ud800", "lone \\udfff low", "\\u0000\\u001f"]',
+            ),
+            dict(
+                LOGBOOK,
+                id="numbers",
+                duration=0.1 + 0.2,
+                metadata='{"a": 1e21, "b": -0, "c": 0.1, "d": 1e-7, "e": 123456789012345678901234567890, "f": 5e-324}',
+            ),
+        ],
+    )
+    insert_rows(
+        db,
+        "goals",
+        [
+            dict(GOAL, id="big_real", progress=1e21),
+            dict(GOAL, id="neg_zero", progress=-0.0),
+            dict(GOAL, id="sum", progress=0.1 + 0.2),
+            dict(GOAL, id="tiny", progress=5e-324),
+        ],
+    )
     run_dbt(db, "run")
     expected = oracle_for_database(db)
     rows = fetch_sync_data(db)
@@ -269,7 +399,9 @@ def test_values_that_stress_the_serialiser(db):
     assert '"progress":1e+21' in rows[("goal", "big_real")]["data"]
     assert '"progress":0,' in rows[("goal", "neg_zero")]["data"]
     assert '"progress":0.30000000000000004' in rows[("goal", "sum")]["data"]
-    assert '"\\ud800","lone \\udfff low","\\u0000\\u001f"' in rows[("logbook_entry", "astral")]["data"]
+    assert (
+        '"\\ud800","lone \\udfff low","\\u0000\\u001f"' in rows[("logbook_entry", "astral")]["data"]
+    )
 
 
 def test_five_percent_broken_migrates_the_rest_and_lists_every_broken_row(relaxed_db):
@@ -316,5 +448,7 @@ def test_source_is_never_touched_by_any_kind_of_run(relaxed_db):
     run_dbt(relaxed_db, "run", "--vars", "{user_id: u_1, entity_types: [goal]}")
     run_dbt(relaxed_db, "run", "--vars", "{dry_run: true}")
     run_dbt(relaxed_db, "run", "--vars", "{reject_threshold: 0}", expect_ok=False)
-    run_dbt(relaxed_db, "run-operation", "rollback_sync_data", "--args", "{all: true, confirm: true}")
+    run_dbt(
+        relaxed_db, "run-operation", "rollback_sync_data", "--args", "{all: true, confirm: true}"
+    )
     assert table_digest(relaxed_db, BACKEND) == before

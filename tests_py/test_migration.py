@@ -7,7 +7,6 @@ import re
 import sqlite3
 
 import pytest
-
 import rowgen
 from conftest import (
     BACKEND_COLUMNS,
@@ -21,76 +20,187 @@ from conftest import (
 USERS = [
     {"id": "u_1", "email": "one@example.com", "primary_instrument": "PIANO"},
     {"id": "u_2", "email": "two@example.com", "primary_instrument": "GUITAR"},
-    {"id": "o'brien\"; drop table users; --", "email": "q@example.com", "primary_instrument": "PIANO"},
+    {
+        "id": "o'brien\"; drop table users; --",
+        "email": "q@example.com",
+        "primary_instrument": "PIANO",
+    },
 ]
 QUOTED_USER = USERS[2]["id"]
 T0 = 1717200000000  # 2024-06-01T00:00:00.000Z
 
 LOGBOOK = [
     # every optional empty; metadata NULL -> {"source":"manual"}
-    {"id": "le_a", "user_id": "u_1", "timestamp": T0, "duration": 1800, "type": "PRACTICE",
-     "instrument": "PIANO", "pieces": "[]", "techniques": "[]", "goal_ids": "[]", "tags": "[]",
-     "created_at": T0, "updated_at": T0},
+    {
+        "id": "le_a",
+        "user_id": "u_1",
+        "timestamp": T0,
+        "duration": 1800,
+        "type": "PRACTICE",
+        "instrument": "PIANO",
+        "pieces": "[]",
+        "techniques": "[]",
+        "goal_ids": "[]",
+        "tags": "[]",
+        "created_at": T0,
+        "updated_at": T0,
+    },
     # '' everywhere it can be, REAL timestamp truncated, text duration kept
-    {"id": "le_b", "user_id": "u_1", "timestamp": T0 + 0.999, "duration": "90 min", "type": "lesson",
-     "instrument": "GUITAR", "pieces": "", "techniques": "", "goal_ids": "", "notes": "",
-     "mood": "", "tags": "", "session_id": "", "metadata": "", "created_at": -1, "updated_at": 0},
+    {
+        "id": "le_b",
+        "user_id": "u_1",
+        "timestamp": T0 + 0.999,
+        "duration": "90 min",
+        "type": "lesson",
+        "instrument": "GUITAR",
+        "pieces": "",
+        "techniques": "",
+        "goal_ids": "",
+        "notes": "",
+        "mood": "",
+        "tags": "",
+        "session_id": "",
+        "metadata": "",
+        "created_at": -1,
+        "updated_at": 0,
+    },
     # non-canonical JSON everywhere
-    {"id": "le_c", "user_id": "u_2", "timestamp": 8_640_000_000_000_000, "duration": 50.0,
-     "type": "PERFORMANCE", "instrument": "PIANO",
-     "pieces": '[ {"title" : "Caf\\u00e9 \\/ Bar", "tempo": 96.0, "n": 1E2, "z": -0, "big": 12345678901234567890} ]',
-     "techniques": '[ "legato" , "\\ud83c\\udfb9" ]', "goal_ids": '["g1"]',
-     "notes": 'She said "slower" \\ ok\n\ttab \x01 é 🎹', "mood": "EXCITED",
-     "tags": '["x","y"]', "session_id": "ps_a",
-     "metadata": '{"b":1,"a":{"k":[1.5,2.50,1e21,1e-7,0.1]},"b":2,"1":"one","0":"zero"}',
-     "created_at": -8_640_000_000_000_000, "updated_at": 253402300800000},
+    {
+        "id": "le_c",
+        "user_id": "u_2",
+        "timestamp": 8_640_000_000_000_000,
+        "duration": 50.0,
+        "type": "PERFORMANCE",
+        "instrument": "PIANO",
+        "pieces": '[ {"title" : "Caf\\u00e9 \\/ Bar", "tempo": 96.0, "n": 1E2, "z": -0, "big": 12345678901234567890} ]',
+        "techniques": '[ "legato" , "\\ud83c\\udfb9" ]',
+        "goal_ids": '["g1"]',
+        "notes": 'She said "slower" \\ ok\n\ttab \x01 é 🎹',
+        "mood": "EXCITED",
+        "tags": '["x","y"]',
+        "session_id": "ps_a",
+        "metadata": '{"b":1,"a":{"k":[1.5,2.50,1e21,1e-7,0.1]},"b":2,"1":"one","0":"zero"}',
+        "created_at": -8_640_000_000_000_000,
+        "updated_at": 253402300800000,
+    },
 ]
 GOALS = [
-    {"id": "g_a", "user_id": "u_1", "title": "Third", "progress": 100 / 3, "milestones": "[]",
-     "status": "ACTIVE", "linked_entries": "[]", "created_at": T0, "updated_at": T0},
-    {"id": "g_b", "user_id": "u_2", "title": "Half", "description": "", "target_date": 0,
-     "progress": 50.0, "milestones": "", "status": "", "linked_entries": "",
-     "created_at": T0, "updated_at": T0 + 1, "completed_at": ""},
-    {"id": "g_c", "user_id": "u_2", "title": "Done", "description": "Ünïcödé ✓",
-     "target_date": T0 + 86_400_000, "progress": 1e-7,
-     "milestones": '[{"title":"One","done":true},{"title":"Two","done":false}]',
-     "status": "COMPLETED", "linked_entries": '["le_a"]', "created_at": T0, "updated_at": T0,
-     "completed_at": T0 + 123},
+    {
+        "id": "g_a",
+        "user_id": "u_1",
+        "title": "Third",
+        "progress": 100 / 3,
+        "milestones": "[]",
+        "status": "ACTIVE",
+        "linked_entries": "[]",
+        "created_at": T0,
+        "updated_at": T0,
+    },
+    {
+        "id": "g_b",
+        "user_id": "u_2",
+        "title": "Half",
+        "description": "",
+        "target_date": 0,
+        "progress": 50.0,
+        "milestones": "",
+        "status": "",
+        "linked_entries": "",
+        "created_at": T0,
+        "updated_at": T0 + 1,
+        "completed_at": "",
+    },
+    {
+        "id": "g_c",
+        "user_id": "u_2",
+        "title": "Done",
+        "description": "Ünïcödé ✓",
+        "target_date": T0 + 86_400_000,
+        "progress": 1e-7,
+        "milestones": '[{"title":"One","done":true},{"title":"Two","done":false}]',
+        "status": "COMPLETED",
+        "linked_entries": '["le_a"]',
+        "created_at": T0,
+        "updated_at": T0,
+        "completed_at": T0 + 123,
+    },
 ]
 SESSIONS = [
-    {"id": "ps_a", "user_id": "u_1", "instrument": "PIANO", "session_type": "FREE_PRACTICE",
-     "started_at": "2024-06-01 08:00:00", "completed_at": "2024-06-01 09:30:15.5"},
-    {"id": "ps_b", "user_id": "u_1", "instrument": "GUITAR", "sheet_music_id": "",
-     "session_type": "GUIDED_PRACTICE", "started_at": "2024-06-02T07:45:00.123456Z",
-     "completed_at": "", "paused_duration": None, "accuracy_percentage": 0,
-     "notes_attempted": None, "notes_correct": None},
-    {"id": "ps_c", "user_id": "u_2", "instrument": "PIANO", "sheet_music_id": "bach",
-     "session_type": "ASSESSMENT", "started_at": "2024-06-04T20:10:05.9999+02:00",
-     "completed_at": 0, "paused_duration": 30, "accuracy_percentage": 91.66666666666667,
-     "notes_attempted": 1200, "notes_correct": 1100},
-    {"id": "ps_d", "user_id": QUOTED_USER, "instrument": "PIANO", "session_type": "ASSESSMENT",
-     "started_at": "2024-06-05T06:00:00-05:30", "completed_at": "2024-06-06T21:00:00",
-     "accuracy_percentage": 33.333333333333336},
-    {"id": "ps_e", "user_id": "u_2", "instrument": "PIANO", "session_type": "FREE_PRACTICE",
-     "started_at": 1717833600123, "completed_at": 1717833600123.9},
+    {
+        "id": "ps_a",
+        "user_id": "u_1",
+        "instrument": "PIANO",
+        "session_type": "FREE_PRACTICE",
+        "started_at": "2024-06-01 08:00:00",
+        "completed_at": "2024-06-01 09:30:15.5",
+    },
+    {
+        "id": "ps_b",
+        "user_id": "u_1",
+        "instrument": "GUITAR",
+        "sheet_music_id": "",
+        "session_type": "GUIDED_PRACTICE",
+        "started_at": "2024-06-02T07:45:00.123456Z",
+        "completed_at": "",
+        "paused_duration": None,
+        "accuracy_percentage": 0,
+        "notes_attempted": None,
+        "notes_correct": None,
+    },
+    {
+        "id": "ps_c",
+        "user_id": "u_2",
+        "instrument": "PIANO",
+        "sheet_music_id": "bach",
+        "session_type": "ASSESSMENT",
+        "started_at": "2024-06-04T20:10:05.9999+02:00",
+        "completed_at": 0,
+        "paused_duration": 30,
+        "accuracy_percentage": 91.66666666666667,
+        "notes_attempted": 1200,
+        "notes_correct": 1100,
+    },
+    {
+        "id": "ps_d",
+        "user_id": QUOTED_USER,
+        "instrument": "PIANO",
+        "session_type": "ASSESSMENT",
+        "started_at": "2024-06-05T06:00:00-05:30",
+        "completed_at": "2024-06-06T21:00:00",
+        "accuracy_percentage": 33.333333333333336,
+    },
+    {
+        "id": "ps_e",
+        "user_id": "u_2",
+        "instrument": "PIANO",
+        "session_type": "FREE_PRACTICE",
+        "started_at": 1717833600123,
+        "completed_at": 1717833600123.9,
+    },
 ]
 # What JavaScript gives, computed with JSON.stringify and toISOString in node
 # (see test_documents_match_javascript); spelled out here for the cases the
 # contract names, so a reader sees them and a change of oracle cannot hide.
 EXPECTED_DATA = {
-    ("logbook_entry", "le_a"):
-        '{"id":"le_a","timestamp":"2024-06-01T00:00:00.000Z","duration":1800,"type":"PRACTICE",'
-        '"instrument":"PIANO","pieces":[],"techniques":[],"goalIds":[],"notes":null,"mood":null,'
-        '"tags":[],"sessionId":null,"metadata":{"source":"manual"},'
-        '"createdAt":"2024-06-01T00:00:00.000Z","updatedAt":"2024-06-01T00:00:00.000Z"}',
-    ("goal", "g_b"):
-        '{"id":"g_b","title":"Half","description":null,"targetDate":null,"progress":50,'
-        '"milestones":[],"status":"ACTIVE","linkedEntries":[],"createdAt":"2024-06-01T00:00:00.000Z",'
-        '"updatedAt":"2024-06-01T00:00:00.001Z","completedAt":null}',
-    ("practice_session", "ps_d"):
-        '{"id":"ps_d","instrument":"PIANO","sheetMusicId":null,"sessionType":"ASSESSMENT",'
-        '"startedAt":"2024-06-05T11:30:00.000Z","completedAt":"2024-06-06T21:00:00.000Z",'
-        '"pausedDuration":0,"accuracyPercentage":33.333333333333336,"notesAttempted":0,"notesCorrect":0}',
+    (
+        "logbook_entry",
+        "le_a",
+    ): '{"id":"le_a","timestamp":"2024-06-01T00:00:00.000Z","duration":1800,"type":"PRACTICE",'
+    '"instrument":"PIANO","pieces":[],"techniques":[],"goalIds":[],"notes":null,"mood":null,'
+    '"tags":[],"sessionId":null,"metadata":{"source":"manual"},'
+    '"createdAt":"2024-06-01T00:00:00.000Z","updatedAt":"2024-06-01T00:00:00.000Z"}',
+    (
+        "goal",
+        "g_b",
+    ): '{"id":"g_b","title":"Half","description":null,"targetDate":null,"progress":50,'
+    '"milestones":[],"status":"ACTIVE","linkedEntries":[],"createdAt":"2024-06-01T00:00:00.000Z",'
+    '"updatedAt":"2024-06-01T00:00:00.001Z","completedAt":null}',
+    (
+        "practice_session",
+        "ps_d",
+    ): '{"id":"ps_d","instrument":"PIANO","sheetMusicId":null,"sessionType":"ASSESSMENT",'
+    '"startedAt":"2024-06-05T11:30:00.000Z","completedAt":"2024-06-06T21:00:00.000Z",'
+    '"pausedDuration":0,"accuracyPercentage":33.333333333333336,"notesAttempted":0,"notesCorrect":0}',
 }
 
 
@@ -125,12 +235,18 @@ def test_documents_match_javascript(migrated):
 def test_contract_cases_spelled_out(migrated):
     rows = fetch_sync_data(migrated)
     le_c = rows[("logbook_entry", "le_c")]["data"]
-    assert '"pieces":[{"title":"Café / Bar","tempo":96,"n":100,"z":0,"big":12345678901234567000}]' in le_c
+    assert (
+        '"pieces":[{"title":"Café / Bar","tempo":96,"n":100,"z":0,"big":12345678901234567000}]'
+        in le_c
+    )
     assert '"techniques":["legato","🎹"]' in le_c
     assert '"notes":"She said \\"slower\\" \\\\ ok\\n\\ttab \\u0001 é 🎹"' in le_c
     assert '"metadata":{"0":"zero","1":"one","b":2,"a":{"k":[1.5,2.5,1e+21,1e-7,0.1]}}' in le_c
     assert '"timestamp":"+275760-09-13T00:00:00.000Z"' in le_c
-    assert '"createdAt":"-271821-04-20T00:00:00.000Z","updatedAt":"+010000-01-01T00:00:00.000Z"' in le_c
+    assert (
+        '"createdAt":"-271821-04-20T00:00:00.000Z","updatedAt":"+010000-01-01T00:00:00.000Z"'
+        in le_c
+    )
     assert '"duration":50,' in le_c
     le_b = rows[("logbook_entry", "le_b")]["data"]
     assert '"timestamp":"2024-06-01T00:00:00.000Z","duration":"90 min","type":"lesson"' in le_b
@@ -140,7 +256,10 @@ def test_contract_cases_spelled_out(migrated):
     ps_c = rows[("practice_session", "ps_c")]["data"]
     assert '"startedAt":"2024-06-04T18:10:05.999Z","completedAt":null' in ps_c
     ps_b = rows[("practice_session", "ps_b")]["data"]
-    assert '"startedAt":"2024-06-02T07:45:00.123Z","completedAt":null,"pausedDuration":0,"accuracyPercentage":0' in ps_b
+    assert (
+        '"startedAt":"2024-06-02T07:45:00.123Z","completedAt":null,"pausedDuration":0,"accuracyPercentage":0'
+        in ps_b
+    )
     ps_e = rows[("practice_session", "ps_e")]["data"]
     assert '"startedAt":"2024-06-08T08:00:00.123Z","completedAt":"2024-06-08T08:00:00.123Z"' in ps_e
     assert '"completedAt":"2024-06-01T09:30:15.500Z"' in rows[("practice_session", "ps_a")]["data"]
@@ -193,10 +312,30 @@ def test_changed_row_gets_next_version_and_new_row_is_inserted(migrated):
 def test_rows_the_api_wrote_are_untouched(db):
     load_fixture(db)
     api_rows = [
-        ("sync_api_1", "u_1", "device_state", "le_a", '{"x":1}', "abc", 7, "2020-01-01 00:00:00",
-         "2020-01-02 00:00:00", None),
-        ("sync_api_2", "u_2", "setting", "theme", '{"dark":true}', "def", 3, "2020-01-01 00:00:00",
-         "2020-01-03 00:00:00", "2020-02-01 00:00:00"),
+        (
+            "sync_api_1",
+            "u_1",
+            "device_state",
+            "le_a",
+            '{"x":1}',
+            "abc",
+            7,
+            "2020-01-01 00:00:00",
+            "2020-01-02 00:00:00",
+            None,
+        ),
+        (
+            "sync_api_2",
+            "u_2",
+            "setting",
+            "theme",
+            '{"dark":true}',
+            "def",
+            3,
+            "2020-01-01 00:00:00",
+            "2020-01-03 00:00:00",
+            "2020-02-01 00:00:00",
+        ),
     ]
     with sqlite3.connect(db) as conn:
         conn.executemany("insert into sync_data values (?,?,?,?,?,?,?,?,?,?)", api_rows)
@@ -218,7 +357,9 @@ def test_full_refresh_keeps_sync_data_in_place(migrated):
     assert "--full-refresh ignored" in proc.stdout
     assert table_digest(migrated, ["sync_data"]) == before
     with sqlite3.connect(migrated) as conn:
-        assert conn.execute("select sql from sqlite_master order by name").fetchall() == schema_before
+        assert (
+            conn.execute("select sql from sqlite_master order by name").fetchall() == schema_before
+        )
 
 
 def test_user_filter_touches_only_that_user(db):
@@ -226,7 +367,10 @@ def test_user_filter_touches_only_that_user(db):
     run_dbt(db, "run", "--vars", "{user_id: u_2}")
     rows = fetch_sync_data(db)
     assert sorted(rows) == [
-        ("goal", "g_b"), ("goal", "g_c"), ("logbook_entry", "le_c"), ("practice_session", "ps_c"),
+        ("goal", "g_b"),
+        ("goal", "g_c"),
+        ("logbook_entry", "le_c"),
+        ("practice_session", "ps_c"),
         ("practice_session", "ps_e"),
     ]
     quoted = run_dbt(db, "run", "--vars", "{user_id: '" + QUOTED_USER.replace("'", "''") + "'}")
@@ -264,18 +408,24 @@ def test_backend_tables_are_never_written(db):
     tables = list(BACKEND_COLUMNS)
     before = table_digest(db, tables)
     with sqlite3.connect(db) as conn:
-        schema_before = conn.execute("select type, name, tbl_name, sql from sqlite_master").fetchall()
+        schema_before = conn.execute(
+            "select type, name, tbl_name, sql from sqlite_master"
+        ).fetchall()
     run_dbt(db, "build")
     run_dbt(db, "run", "--vars", "{user_id: u_1}")
     with sqlite3.connect(db) as conn:
-        after = conn.execute("select type, name, tbl_name, sql from sqlite_master order by name").fetchall()
+        after = conn.execute(
+            "select type, name, tbl_name, sql from sqlite_master order by name"
+        ).fetchall()
     digest = table_digest(db, tables)
     for table in tables:
         assert digest[table] == before[table]
     new_objects = {name for _, name, _, _ in set(after) - set(schema_before)}
     assert new_objects == {
-        "migration_runs", "sqlite_autoindex_migration_runs_1",
-        "migration_rejects", "sqlite_autoindex_migration_rejects_1",
+        "migration_runs",
+        "sqlite_autoindex_migration_runs_1",
+        "migration_rejects",
+        "sqlite_autoindex_migration_rejects_1",
     }
     assert set(schema_before) <= set(after)
 
@@ -291,7 +441,9 @@ def test_fresh_database_gets_the_api_ddl(tmp_path, template_db):
     insert_rows(path, "goals", GOALS)
     run_dbt(path, "run")
     with sqlite3.connect(path) as conn:
-        objects = dict(conn.execute("select name, type from sqlite_master where tbl_name = 'sync_data'"))
+        objects = dict(
+            conn.execute("select name, type from sqlite_master where tbl_name = 'sync_data'")
+        )
         fks = conn.execute("pragma foreign_key_list(sync_data)").fetchall()
         count = conn.execute("select count(*) from sync_data").fetchone()[0]
         views = conn.execute("select name from sqlite_master where type = 'view'").fetchall()
@@ -318,12 +470,18 @@ def test_sample_backend_builds_and_matches_javascript(tmp_path):
     migrated = {key: v for key, v in expected.items() if "data" in v}
     assert len(expected) == 57 and len(migrated) == 54
     assert {key for key, v in expected.items() if "reject" in v} == {
-        ("logbook_entry", "le_031"), ("logbook_entry", "le_032"), ("goal", "goal_013"),
+        ("logbook_entry", "le_031"),
+        ("logbook_entry", "le_032"),
+        ("goal", "goal_013"),
     }
-    assert {key: row["data"] for key, row in rows.items()} == {k: v["data"] for k, v in migrated.items()}
+    assert {key: row["data"] for key, row in rows.items()} == {
+        k: v["data"] for k, v in migrated.items()
+    }
     # a plain sqlite3 client (no extensions) reads every object the run left
     with sqlite3.connect(path) as conn:
-        for (name,) in conn.execute("select name from sqlite_master where type in ('table', 'view')"):
+        for (name,) in conn.execute(
+            "select name from sqlite_master where type in ('table', 'view')"
+        ):
             conn.execute(f'select * from "{name}"').fetchall()
 
 
@@ -334,7 +492,9 @@ def test_differential_random_rows(db, seed):
     insert_rows(db, "users", [{"id": u, "email": f"{u}@example.com"} for u in users])
     insert_rows(db, "logbook_entries", [rowgen.logbook_entry(rng, i, users) for i in range(150)])
     insert_rows(db, "goals", [rowgen.goal(rng, i, users) for i in range(150)])
-    insert_rows(db, "practice_sessions", [rowgen.practice_session(rng, i, users) for i in range(150)])
+    insert_rows(
+        db, "practice_sessions", [rowgen.practice_session(rng, i, users) for i in range(150)]
+    )
     run_dbt(db, "run")
     expected = oracle_for_database(db)
     rows = fetch_sync_data(db)
@@ -342,6 +502,8 @@ def test_differential_random_rows(db, seed):
     assert len(migrated) > 300
     assert set(rows) == set(migrated)
     mismatches = [
-        (key, rows[key]["data"], v["data"]) for key, v in migrated.items() if rows[key]["data"] != v["data"]
+        (key, rows[key]["data"], v["data"])
+        for key, v in migrated.items()
+        if rows[key]["data"] != v["data"]
     ]
     assert mismatches == []

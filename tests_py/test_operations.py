@@ -12,8 +12,6 @@ import subprocess
 import time
 from pathlib import Path
 
-import pytest
-
 from conftest import PROJECT_DIR, dbt_env, fetch_sync_data, insert_rows, run_dbt, table_digest
 from test_migration import GOALS, LOGBOOK, QUOTED_USER, SESSIONS, load_fixture
 
@@ -32,7 +30,9 @@ def invocation_id(db):
 def history(db, where="1 = 1"):
     with sqlite3.connect(db) as conn:
         conn.row_factory = sqlite3.Row
-        return [dict(r) for r in conn.execute(f"select * from migration_runs where {where} order by id")]
+        return [
+            dict(r) for r in conn.execute(f"select * from migration_runs where {where} order by id")
+        ]
 
 
 def make_pending_changes(db):
@@ -40,16 +40,27 @@ def make_pending_changes(db):
     logbook: 2 new, 1 changed, 1 rejected (2 unchanged)
     goal: 1 new, 2 changed, 2 rejected (1 unchanged)
     practice_session: 0 new, 0 changed, 1 rejected (5 unchanged)"""
-    insert_rows(db, "logbook_entries", [
-        dict(LOGBOOK[0], id="le_n1"), dict(LOGBOOK[0], id="le_n2"),
-        dict(LOGBOOK[0], id="le_r1", pieces="not json"),
-    ])
-    insert_rows(db, "goals", [
-        dict(GOALS[0], id="g_n1"),
-        dict(GOALS[0], id="g_r1", created_at="yesterday"),
-        dict(GOALS[0], id="g_r2", user_id="u_nobody"),
-    ])
-    insert_rows(db, "practice_sessions", [dict(SESSIONS[0], id="ps_r1", started_at="2024-02-30 10:00:00")])
+    insert_rows(
+        db,
+        "logbook_entries",
+        [
+            dict(LOGBOOK[0], id="le_n1"),
+            dict(LOGBOOK[0], id="le_n2"),
+            dict(LOGBOOK[0], id="le_r1", pieces="not json"),
+        ],
+    )
+    insert_rows(
+        db,
+        "goals",
+        [
+            dict(GOALS[0], id="g_n1"),
+            dict(GOALS[0], id="g_r1", created_at="yesterday"),
+            dict(GOALS[0], id="g_r2", user_id="u_nobody"),
+        ],
+    )
+    insert_rows(
+        db, "practice_sessions", [dict(SESSIONS[0], id="ps_r1", started_at="2024-02-30 10:00:00")]
+    )
     with sqlite3.connect(db) as conn:
         conn.execute("update logbook_entries set duration = 99 where id = 'le_a'")
         conn.execute("update goals set title = 'New title' where id in ('g_a', 'g_b')")
@@ -82,9 +93,16 @@ def test_dry_run_writes_nothing_and_tells_the_plan(db, tmp_path):
         plan = list(csv.DictReader(f))
     assert len(plan) == 18
     assert {(r["entity_id"], r["action"]) for r in plan if r["action"] != "unchanged"} == {
-        ("le_n1", "insert"), ("le_n2", "insert"), ("le_a", "update"), ("le_r1", "rejected"),
-        ("g_n1", "insert"), ("g_a", "update"), ("g_b", "update"), ("g_r1", "rejected"),
-        ("g_r2", "rejected"), ("ps_r1", "rejected"),
+        ("le_n1", "insert"),
+        ("le_n2", "insert"),
+        ("le_a", "update"),
+        ("le_r1", "rejected"),
+        ("g_n1", "insert"),
+        ("g_a", "update"),
+        ("g_b", "update"),
+        ("g_r1", "rejected"),
+        ("g_r2", "rejected"),
+        ("ps_r1", "rejected"),
     }
     assert len(history(db)) == 3  # the first, real run only
 
@@ -92,14 +110,20 @@ def test_dry_run_writes_nothing_and_tells_the_plan(db, tmp_path):
 def test_dry_run_on_a_fresh_database_creates_nothing(tmp_path, template_db):
     path = tmp_path / "fresh.db"
     with sqlite3.connect(template_db) as src, sqlite3.connect(path) as dst:
-        for (sql,) in src.execute("select sql from sqlite_master where type = 'table' and name != 'sync_data'"):
+        for (sql,) in src.execute(
+            "select sql from sqlite_master where type = 'table' and name != 'sync_data'"
+        ):
             dst.execute(sql)
     load_fixture(path)
     before = file_digest(path)
-    proc = run_dbt(path, "run", "--vars", "{dry_run: true, user_id: u_1, entity_types: [goal, logbook_entry]}")
+    proc = run_dbt(
+        path, "run", "--vars", "{dry_run: true, user_id: u_1, entity_types: [goal, logbook_entry]}"
+    )
     assert file_digest(path) == before
     assert "dry run goal: would insert=1 update=0 leave unchanged=0 reject=0" in proc.stdout
-    assert "dry run logbook_entry: would insert=2 update=0 leave unchanged=0 reject=0" in proc.stdout
+    assert (
+        "dry run logbook_entry: would insert=2 update=0 leave unchanged=0 reject=0" in proc.stdout
+    )
     assert "dry run practice_session" not in proc.stdout
 
 
@@ -114,8 +138,14 @@ def test_migration_runs_counts_are_exact(db):
     assert len(rows) == 3
     for row in rows:
         processed, inserted, updated, skipped, errors, last_id = EXPECTED_COUNTS[row["entity_type"]]
-        assert (row["processed_count"], row["inserted_count"], row["updated_count"], row["skipped_count"],
-                row["error_count"], row["last_processed_id"]) == (processed, inserted, updated, skipped, errors, last_id)
+        assert (
+            row["processed_count"],
+            row["inserted_count"],
+            row["updated_count"],
+            row["skipped_count"],
+            row["error_count"],
+            row["last_processed_id"],
+        ) == (processed, inserted, updated, skipped, errors, last_id)
         assert row["status"] == "success"
         assert row["id"] == f"{run_id}:{row['entity_type']}"
         assert row["target_name"] == "dev"
@@ -132,10 +162,23 @@ def test_migration_runs_counts_are_exact(db):
 
 def test_filtered_run_records_its_filters(db):
     load_fixture(db)
-    run_dbt(db, "run", "--vars", json.dumps({"user_id": QUOTED_USER, "entity_types": "practice_session"}))
+    run_dbt(
+        db,
+        "run",
+        "--vars",
+        json.dumps({"user_id": QUOTED_USER, "entity_types": "practice_session"}),
+    )
     rows = history(db)
-    assert [(r["entity_type"], r["user_id_filter"], r["entity_types_filter"], r["processed_count"],
-             r["inserted_count"]) for r in rows] == [("practice_session", QUOTED_USER, "practice_session", 1, 1)]
+    assert [
+        (
+            r["entity_type"],
+            r["user_id_filter"],
+            r["entity_types_filter"],
+            r["processed_count"],
+            r["inserted_count"],
+        )
+        for r in rows
+    ] == [("practice_session", QUOTED_USER, "practice_session", 1, 1)]
 
 
 def test_failed_run_is_recorded_and_leaves_sync_data_as_it_was(db):
@@ -165,12 +208,21 @@ def test_failing_unit_test_stops_the_merge_and_is_recorded(db, tmp_path):
     """A build whose unit test fails never merges; its runs are recorded as failed."""
     load_fixture(db)
     broken = tmp_path / "project"
-    shutil.copytree(PROJECT_DIR, broken, ignore=shutil.ignore_patterns(".venv", "target", "logs", "data", ".git"))
+    shutil.copytree(
+        PROJECT_DIR,
+        broken,
+        ignore=shutil.ignore_patterns(".venv", "target", "logs", "data", ".git"),
+    )
     (broken / ".venv").symlink_to(PROJECT_DIR / ".venv")
     macro = broken / "macros/json/js_defaults.sql"
     macro.write_text(macro.read_text().replace("'{{ when_null }}'", "'{{ when_null }}0'"))
-    proc = subprocess.run([str(PROJECT_DIR / ".venv/bin/dbt"), "build"], cwd=broken, env=dbt_env(db),
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [str(PROJECT_DIR / ".venv/bin/dbt"), "build"],
+        cwd=broken,
+        env=dbt_env(db),
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode != 0
     rows = history(db)
     assert {r["status"] for r in rows} == {"failed"} and len(rows) == 3
@@ -188,11 +240,15 @@ def api_rows(db):
 
 def counts_by_type(db):
     with sqlite3.connect(db) as conn:
-        return dict(conn.execute("select entity_type, count(*) from sync_data group by entity_type"))
+        return dict(
+            conn.execute("select entity_type, count(*) from sync_data group by entity_type")
+        )
 
 
 def rollback(db, args, expect_ok=True):
-    return run_dbt(db, "run-operation", "rollback_sync_data", "--args", json.dumps(args), expect_ok=expect_ok)
+    return run_dbt(
+        db, "run-operation", "rollback_sync_data", "--args", json.dumps(args), expect_ok=expect_ok
+    )
 
 
 def test_rollback_by_entity_type(db):
@@ -201,11 +257,18 @@ def test_rollback_by_entity_type(db):
     api_rows(db)
     proc = rollback(db, {"entity_type": "goal", "dry_run": True})
     assert "rollback goal: would delete 3 rows" in proc.stdout
-    assert counts_by_type(db) == {"goal": 3, "logbook_entry": 3, "practice_session": 5, "setting": 1}
+    assert counts_by_type(db) == {
+        "goal": 3,
+        "logbook_entry": 3,
+        "practice_session": 5,
+        "setting": 1,
+    }
     rollback(db, {"entity_type": "goal"})
     assert counts_by_type(db) == {"logbook_entry": 3, "practice_session": 5, "setting": 1}
     rows = history(db, "status = 'rolled_back'")
-    assert [(r["entity_type"], r["deleted_count"], r["processed_count"]) for r in rows] == [("goal", 3, 3)]
+    assert [(r["entity_type"], r["deleted_count"], r["processed_count"]) for r in rows] == [
+        ("goal", 3, 3)
+    ]
     assert rows[0]["id"].endswith(":rollback:goal")
 
 
@@ -214,13 +277,25 @@ def test_rollback_by_user_with_a_quote(db):
     run_dbt(db, "run")
     api_rows(db)
     rollback(db, {"user_id": QUOTED_USER})
-    assert counts_by_type(db) == {"goal": 3, "logbook_entry": 3, "practice_session": 4, "setting": 1}
+    assert counts_by_type(db) == {
+        "goal": 3,
+        "logbook_entry": 3,
+        "practice_session": 4,
+        "setting": 1,
+    }
     rows = history(db, "status = 'rolled_back'")
     assert [(r["entity_type"], r["deleted_count"], r["user_id_filter"]) for r in rows] == [
-        ("goal", 0, QUOTED_USER), ("logbook_entry", 0, QUOTED_USER), ("practice_session", 1, QUOTED_USER),
+        ("goal", 0, QUOTED_USER),
+        ("logbook_entry", 0, QUOTED_USER),
+        ("practice_session", 1, QUOTED_USER),
     ]
     rollback(db, {"user_id": "u_1' or '1'='1"})
-    assert counts_by_type(db) == {"goal": 3, "logbook_entry": 3, "practice_session": 4, "setting": 1}
+    assert counts_by_type(db) == {
+        "goal": 3,
+        "logbook_entry": 3,
+        "practice_session": 4,
+        "setting": 1,
+    }
 
 
 def test_rollback_all_needs_confirmation(db):
@@ -231,7 +306,12 @@ def test_rollback_all_needs_confirmation(db):
     assert "needs confirm: true" in proc.stdout
     proc = rollback(db, {"all": True, "dry_run": True})
     assert "rollback logbook_entry: would delete 3 rows" in proc.stdout
-    assert counts_by_type(db) == {"goal": 3, "logbook_entry": 3, "practice_session": 5, "setting": 1}
+    assert counts_by_type(db) == {
+        "goal": 3,
+        "logbook_entry": 3,
+        "practice_session": 5,
+        "setting": 1,
+    }
     rollback(db, {"all": True, "confirm": True})
     assert counts_by_type(db) == {"setting": 1}
     assert sum(r["deleted_count"] for r in history(db, "status = 'rolled_back'")) == 11
@@ -264,7 +344,11 @@ def test_readme_history_queries(db):
 def weekly(db, *args, env=None):
     return subprocess.run(
         [str(PROJECT_DIR / "scripts" / "weekly_sync.sh"), *args],
-        cwd=PROJECT_DIR, env=dbt_env(db, **(env or {})), capture_output=True, text=True, timeout=600,
+        cwd=PROJECT_DIR,
+        env=dbt_env(db, **(env or {})),
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
 
 

@@ -22,12 +22,17 @@ def cached(db, table):
 def test_rerun_rebuilds_only_the_changed_source_rows(db):
     load_fixture(db)
     run_dbt(db, "run")
-    before = {table: cached(db, table) for table in ("goals", "logbook_entries", "practice_sessions")}
+    before = {
+        table: cached(db, table) for table in ("goals", "logbook_entries", "practice_sessions")
+    }
     with sqlite3.connect(db) as conn:
         conn.execute("update goals set progress = 75.5 where id = 'g_a'")
     insert_rows(db, "goals", [dict(GOALS[0], id="g_new", title="New")])
     proc = run_dbt(db, "run")
-    assert "migration goal: success processed=4 inserted=1 updated=1 unchanged=2 rejected=0" in proc.stdout
+    assert (
+        "migration goal: success processed=4 inserted=1 updated=1 unchanged=2 rejected=0"
+        in proc.stdout
+    )
     after = {table: cached(db, table) for table in before}
     assert after["logbook_entries"] == before["logbook_entries"]
     assert after["practice_sessions"] == before["practice_sessions"]
@@ -45,10 +50,17 @@ def test_a_document_the_api_overwrote_is_written_again(db):
     with sqlite3.connect(db) as conn:
         conn.execute("update sync_data set data = '{}', checksum = 'x' where entity_id = 'le_a'")
     proc = run_dbt(db, "run")
-    assert "migration logbook_entry: success processed=3 inserted=0 updated=1 unchanged=2" in proc.stdout
+    assert (
+        "migration logbook_entry: success processed=3 inserted=0 updated=1 unchanged=2"
+        in proc.stdout
+    )
     row = fetch_sync_data(db, "entity_id = 'le_a'")[("logbook_entry", "le_a")]
     expected = oracle_for_database(db)[("logbook_entry", "le_a")]
-    assert (row["data"], row["checksum"], row["version"]) == (expected["data"], expected["checksum"], 2)
+    assert (row["data"], row["checksum"], row["version"]) == (
+        expected["data"],
+        expected["checksum"],
+        2,
+    )
 
 
 def test_a_changed_macro_rebuilds_every_document_it_shapes(db, project_copy):
@@ -61,7 +73,10 @@ def test_a_changed_macro_rebuilds_every_document_it_shapes(db, project_copy):
     defaults.write_text(text.replace(old, "then '[ ]'\n        else {{ js_json(column) }}"))
     proc = run_dbt(db, "run", project_dir=project_copy)
     # le_a (NULL metadata), le_b and g_b hold empty JSON columns; no source row changed
-    assert "migration logbook_entry: success processed=3 inserted=0 updated=2 unchanged=1" in proc.stdout
+    assert (
+        "migration logbook_entry: success processed=3 inserted=0 updated=2 unchanged=1"
+        in proc.stdout
+    )
     assert "migration goal: success processed=3 inserted=0 updated=1 unchanged=2" in proc.stdout
     rows = fetch_sync_data(db)
     assert '"pieces":[ ],' in rows[("logbook_entry", "le_b")]["data"]
@@ -69,8 +84,10 @@ def test_a_changed_macro_rebuilds_every_document_it_shapes(db, project_copy):
     assert rows[("logbook_entry", "le_c")]["version"] == 1
     # and back: the project's own SQL rebuilds them again
     run_dbt(db, "run")
-    assert fetch_sync_data(db)[("logbook_entry", "le_b")]["data"] == \
-        oracle_for_database(db)[("logbook_entry", "le_b")]["data"]
+    assert (
+        fetch_sync_data(db)[("logbook_entry", "le_b")]["data"]
+        == oracle_for_database(db)[("logbook_entry", "le_b")]["data"]
+    )
 
 
 def test_deleted_source_rows_leave_the_cache_within_the_scope(db):

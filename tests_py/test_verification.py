@@ -2,16 +2,13 @@
 JavaScript's, and the verify_migration analysis returns the right numbers."""
 
 import json
-import re
 import os
-import shutil
+import re
 import sqlite3
 import subprocess
-from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import (
     CRYPTO_EXT,
     PROJECT_DIR,
@@ -59,7 +56,9 @@ def test_deleted_row_fails_reconciliation(migrated):
     with sqlite3.connect(migrated) as conn:
         conn.execute("delete from sync_data where entity_id = 'ps_a'")
     proc = run_dbt(migrated, "test", "--select", "sync_data", expect_ok=False)
-    assert failing_tests(proc) == {"reconciles_with_source_sync_data_ref_int_sync_documents_unioned_"}
+    assert failing_tests(proc) == {
+        "reconciles_with_source_sync_data_ref_int_sync_documents_unioned_"
+    }
     assert "1 of" in proc.stdout or "Got 1 result" in proc.stdout
 
 
@@ -70,7 +69,9 @@ def test_extra_row_fails_reconciliation(migrated):
             "select 'sync_x', user_id, entity_type, 'ghost', data, checksum from sync_data where entity_id = 'g_a'"
         )
     proc = run_dbt(migrated, "test", "--select", "sync_data", expect_ok=False)
-    assert failing_tests(proc) == {"reconciles_with_source_sync_data_ref_int_sync_documents_unioned_"}
+    assert failing_tests(proc) == {
+        "reconciles_with_source_sync_data_ref_int_sync_documents_unioned_"
+    }
 
 
 def test_duplicate_key_fails_unique_combination(tmp_path, template_db):
@@ -136,12 +137,14 @@ def test_unit_test_goldens_are_javascripts():
     for unit_test in unit_tests():
         cur = conn.execute(unit_test["given"][0]["rows"])
         names = [d[0] for d in cur.description]
-        rows = [dict(zip(names, r)) for r in cur.fetchall()]
+        rows = [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
         entity_type = ENTITY_OF_MODEL[unit_test["model"]]
-        verdicts = oracle([{"entity_type": entity_type, "row": r, "user_exists": True} for r in rows])
+        verdicts = oracle(
+            [{"entity_type": entity_type, "row": r, "user_exists": True} for r in rows]
+        )
         expected = unit_test["expect"]["rows"]
         assert len(expected) == len(rows), unit_test["name"]
-        for row, verdict, want in zip(rows, verdicts, expected):
+        for row, verdict, want in zip(rows, verdicts, expected, strict=True):
             assert want["entity_id"] == row["id"]
             if "data" in verdict:
                 assert want["data"] == verdict["data"], (unit_test["name"], row["id"])
@@ -156,17 +159,31 @@ def test_unit_test_goldens_are_javascripts():
 @pytest.mark.parametrize(
     "macro_file, old, new, broken",
     [
-        ("macros/json/js_defaults.sql", "then '{{ when_empty }}'\n        else {{ js_json(column) }}",
-         "then '[ ]'\n        else {{ js_json(column) }}",
-         {"logbook_defaults", "goal_defaults"}),
-        ("macros/json/js_number.sql", "coalesce(js_number({{ expr }}), 'null')",
-         "coalesce(cast({{ expr }} as text), 'null')",
-         {"goal_numbers", "goal_defaults", "logbook_numbers_and_strings", "session_defaults"}),
+        (
+            "macros/json/js_defaults.sql",
+            "then '{{ when_empty }}'\n        else {{ js_json(column) }}",
+            "then '[ ]'\n        else {{ js_json(column) }}",
+            {"logbook_defaults", "goal_defaults"},
+        ),
+        (
+            "macros/json/js_number.sql",
+            "coalesce(js_number({{ expr }}), 'null')",
+            "coalesce(cast({{ expr }} as text), 'null')",
+            {"goal_numbers", "goal_defaults", "logbook_numbers_and_strings", "session_defaults"},
+        ),
         # SQLite's own json() keeps escapes, number text and duplicate keys as written
-        ("macros/json/js_json.sql", "    js_json({{ expr }})", "    json({{ expr }})",
-         {"logbook_json_reserialised"}),
-        ("macros/time/unix_ms_from_datetime.sql", "- fields.offset_sign", "+ fields.offset_sign",
-         {"session_datetime_forms"}),
+        (
+            "macros/json/js_json.sql",
+            "    js_json({{ expr }})",
+            "    json({{ expr }})",
+            {"logbook_json_reserialised"},
+        ),
+        (
+            "macros/time/unix_ms_from_datetime.sql",
+            "- fields.offset_sign",
+            "+ fields.offset_sign",
+            {"session_datetime_forms"},
+        ),
     ],
 )
 def test_unit_tests_fail_when_a_rule_breaks(project_copy, db, macro_file, old, new, broken):
@@ -178,31 +195,65 @@ def test_unit_tests_fail_when_a_rule_breaks(project_copy, db, macro_file, old, n
     env = dict(os.environ, SYNC_DB_PATH=str(db), DBT_SEND_ANONYMOUS_USAGE_STATS="False")
     proc = subprocess.run(
         [str(PROJECT_DIR / ".venv/bin/dbt"), "test", "--select", "test_type:unit"],
-        cwd=project_copy, env=env, capture_output=True, text=True,
+        cwd=project_copy,
+        env=env,
+        capture_output=True,
+        text=True,
     )
     assert proc.returncode != 0
-    failed = {line.split("::")[1].split(" ")[0] for line in proc.stdout.splitlines() if " FAIL " in line}
+    failed = {
+        line.split("::")[1].split(" ")[0] for line in proc.stdout.splitlines() if " FAIL " in line
+    }
     assert broken <= failed, (failed, proc.stdout[-3000:])
 
 
 def run_verify_analysis(db):
     """The README's way: compile the analysis, run it with sqlite3 and the extension."""
     run_dbt(db, "compile", "--select", "verify_migration")
-    compiled = (PROJECT_DIR / "target/compiled/sync_data_migration/analyses/verify_migration.sql").read_text()
+    compiled = (
+        PROJECT_DIR / "target/compiled/sync_data_migration/analyses/verify_migration.sql"
+    ).read_text()
     proc = subprocess.run(
-        ["sqlite3", "-json", "-cmd", f".load {str(CRYPTO_EXT)[:-3]}",
-         "-cmd", f"attach '{db}.dbt-work' as work", str(db)],
-        input=compiled, capture_output=True, text=True, check=True,
+        [
+            "sqlite3",
+            "-json",
+            "-cmd",
+            f".load {str(CRYPTO_EXT)[:-3]}",
+            "-cmd",
+            f"attach '{db}.dbt-work' as work",
+            str(db),
+        ],
+        input=compiled,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     return json.loads(proc.stdout or "[]")
 
 
 def test_verify_migration_analysis_numbers(migrated):
     insert_rows(migrated, "users", [{"id": "u_idle", "email": "idle@example.com"}])
-    insert_rows(migrated, "goals", [
-        {"id": "g_bad", "user_id": "u_1", "title": "Bad", "milestones": "[1,", "created_at": 1, "updated_at": 1},
-        {"id": "g_orphan", "user_id": "u_gone", "title": "Orphan", "created_at": 1, "updated_at": 1},
-    ])
+    insert_rows(
+        migrated,
+        "goals",
+        [
+            {
+                "id": "g_bad",
+                "user_id": "u_1",
+                "title": "Bad",
+                "milestones": "[1,",
+                "created_at": 1,
+                "updated_at": 1,
+            },
+            {
+                "id": "g_orphan",
+                "user_id": "u_gone",
+                "title": "Orphan",
+                "created_at": 1,
+                "updated_at": 1,
+            },
+        ],
+    )
     run_dbt(migrated, "run")
     with sqlite3.connect(migrated) as conn:
         conn.execute("update sync_data set checksum = 'bad' where entity_id = 'le_b'")
@@ -210,11 +261,18 @@ def test_verify_migration_analysis_numbers(migrated):
     by_check = {}
     for row in rows:
         by_check.setdefault(row["check_name"], []).append(row)
-    assert [(r["entity_type"], r["detail"], r["value"]) for r in by_check["1 sync_data by entity type"]] == [
-        ("goal", "2 users", 3), ("logbook_entry", "2 users", 3), ("practice_session", "3 users", 5),
+    assert [
+        (r["entity_type"], r["detail"], r["value"]) for r in by_check["1 sync_data by entity type"]
+    ] == [
+        ("goal", "2 users", 3),
+        ("logbook_entry", "2 users", 3),
+        ("practice_session", "3 users", 5),
     ]
     assert {r["entity_type"]: r["value"] for r in by_check["2 source rows"]} == {
-        "users": 4, "logbook_entries": 3, "goals": 5, "practice_sessions": 5,
+        "users": 4,
+        "logbook_entries": 3,
+        "goals": 5,
+        "practice_sessions": 5,
     }
     assert [r["user_id"] for r in by_check["3 user without sync data"]] == ["u_idle"]
     assert len(by_check["4 sample"]) == 11
@@ -222,7 +280,10 @@ def test_verify_migration_analysis_numbers(migrated):
     assert sample["le_a"] == "2024-06-01T00:00:00.000Z PRACTICE"
     assert sample["ps_d"] == "2024-06-05T11:30:00.000Z ASSESSMENT"
     assert "5 duplicate key" not in by_check
-    assert [(r["entity_type"], r["detail"], r["value"]) for r in by_check["6 rejected by reason"]] == [
-        ("goal", "invalid_json", 1), ("goal", "orphan_user", 1),
+    assert [
+        (r["entity_type"], r["detail"], r["value"]) for r in by_check["6 rejected by reason"]
+    ] == [
+        ("goal", "invalid_json", 1),
+        ("goal", "orphan_user", 1),
     ]
     assert [r["entity_id"] for r in by_check["7 checksum mismatch"]] == ["le_b"]

@@ -5,6 +5,27 @@
     broken rule: "<category>: <column>: <detail>".
 #}
 
+{#
+    The reason a row is rejected: the first broken rule of `checks`, in the
+    order given (the contract's), or null when the row keeps every rule.
+    Arguments:
+    - checks: list of SQL expressions from the reject_* macros below, each
+      null while its rule holds
+#}
+{% macro first_broken_rule(checks) -%}
+coalesce(
+    {{ checks | join(',\n    ') }}
+)
+{%- endmacro %}
+
+{#
+    Each reject_* macro below takes one column or a list of columns and
+    returns one check per column (comma-separated), for first_broken_rule.
+#}
+{% macro as_column_list(columns) -%}
+    {{ return([columns] if columns is string else columns) }}
+{%- endmacro %}
+
 {% macro reject_value_text(expr) -%}
     substr(cast({{ expr }} as text), 1, 60)
 {%- endmacro %}
@@ -16,89 +37,102 @@
 {%- endmacro %}
 
 {# Text that JSON.parse would throw on. Only text is parsed; '' means empty. #}
-{% macro reject_invalid_json(column) -%}
+{% macro reject_invalid_json(columns) -%}
+    {%- for column in as_column_list(columns) %}
     case
         when
-            typeof({{ column }}) = 'text'
+            {{ value_type(column) }} = 'text'
             and {{ column }} != ''
             and not {{ json_is_valid(column) }}
             then '{{ "invalid_json: " ~ column ~ ": not valid JSON" }}'
-    end
+    end{{ ',' if not loop.last }}
+    {%- endfor %}
 {%- endmacro %}
 
 {# The top-level kind only: 'array' or 'object'. Empty reads as the default. #}
-{% macro reject_wrong_json_kind(column, kind) -%}
+{% macro reject_wrong_json_kind(columns, kind) -%}
+    {%- for column in as_column_list(columns) %}
     case
         when
-            typeof({{ column }}) in ('integer', 'real')
+            {{ value_type(column) }} in ('integer', 'real')
             or (
-                typeof({{ column }}) = 'text'
+                {{ value_type(column) }} = 'text'
                 and {{ column }} != ''
-                and json_type({{ column }}) != '{{ kind }}'
+                and {{ json_kind(column) }} != '{{ kind }}'
             )
             then
                 '{{ "wrong_json_kind: " ~ column ~ ": expected an " ~ kind ~ ", found " }}'
-                || case typeof({{ column }})
-                    when 'text' then json_type({{ column }})
+                || case {{ value_type(column) }}
+                    when 'text' then {{ json_kind(column) }}
                     else 'a number'
                 end
-    end
+    end{{ ',' if not loop.last }}
+    {%- endfor %}
 {%- endmacro %}
 
-{% macro reject_missing_timestamp(column) -%}
+{% macro reject_missing_timestamp(columns) -%}
+    {%- for column in as_column_list(columns) %}
     case
         when {{ column }} is null
             then '{{ "missing_timestamp: " ~ column ~ ": required, but null" }}'
-    end
+    end{{ ',' if not loop.last }}
+    {%- endfor %}
 {%- endmacro %}
 
 {#
     A Unix-ms column must hold a number. For optional ones (allow_empty),
     '' reads as null.
 #}
-{% macro reject_timestamp_not_number(column, allow_empty=false) -%}
+{% macro reject_timestamp_not_number(columns, allow_empty=false) -%}
+    {%- for column in as_column_list(columns) %}
     case
         when
-            typeof({{ column }}) = 'text'
+            {{ value_type(column) }} = 'text'
             {%- if allow_empty %} and {{ column }} != ''{% endif %}
             then
                 '{{ "timestamp_not_number: " ~ column ~ ": " }}'
-                || quote({{ reject_value_text(column) }})
+                || {{ sql_literal(reject_value_text(column)) }}
                 || ' is text, not a number'
-    end
+    end{{ ',' if not loop.last }}
+    {%- endfor %}
 {%- endmacro %}
 
-{# A practice_sessions DATETIME text that names no instant in either form. #}
-{% macro reject_unreadable_datetime(column, allow_empty=false) -%}
+{#
+    A practice_sessions DATETIME text that names no instant in either form:
+    `instant_ms` is the column it was read into (null when unreadable).
+#}
+{% macro reject_unreadable_datetime(column, instant_ms, allow_empty=false) -%}
     case
         when
-            typeof({{ column }}) = 'text'
+            {{ value_type(column) }} = 'text'
             {%- if allow_empty %} and {{ column }} != ''{% endif %}
-            and {{ unix_ms_from_datetime_text(column) }} is null
+            and {{ instant_ms }} is null
             then
                 '{{ "unreadable_datetime: " ~ column ~ ": " }}'
-                || quote({{ reject_value_text(column) }})
+                || {{ sql_literal(reject_value_text(column)) }}
                 || ' is not a real instant in a known DATETIME form'
     end
 {%- endmacro %}
 
 {# new Date(x) holds at most 8.64e15 ms either side of 1970. #}
-{% macro reject_timestamp_out_of_range(column) -%}
+{% macro reject_timestamp_out_of_range(columns) -%}
+    {%- for column in as_column_list(columns) %}
     case
         when
-            typeof({{ column }}) in ('integer', 'real')
+            {{ value_type(column) }} in ('integer', 'real')
             and abs({{ column }}) > 8640000000000000
             then
                 '{{ "timestamp_out_of_range: " ~ column ~ ": " }}'
                 || {{ reject_value_text(column) }}
                 || ' is outside the range of a JavaScript Date'
-    end
+    end{{ ',' if not loop.last }}
+    {%- endfor %}
 {%- endmacro %}
 
 {% macro reject_blob(columns) -%}
     case
         {%- for column in columns %}
-        when typeof({{ column }}) = 'blob'
+        when {{ value_type(column) }} = 'blob'
             then '{{ "unsupported_value: " ~ column ~ ": holds a BLOB, which JSON cannot carry" }}'
         {%- endfor %}
     end
@@ -110,15 +144,19 @@
     its hex literal), so an operator sees what to fix.
 #}
 {% macro reject_value(reason, columns) -%}
+    {%- set after_category -%}
+        substr({{ reason }}, {{ text_position(reason, "': '") }} + 2)
+    {%- endset -%}
     case substr(
-        substr({{ reason }}, instr({{ reason }}, ': ') + 2),
+        {{ after_category }},
         1,
-        instr(substr({{ reason }}, instr({{ reason }}, ': ') + 2), ':') - 1
+        {{ text_position(after_category, "':'") }} - 1
     )
         {%- for column in columns %}
         when '{{ column }}' then
-            case typeof({{ column }})
-                when 'blob' then 'x''' || substr(hex({{ column }}), 1, 196) || ''''
+            case {{ value_type(column) }}
+                when 'blob'
+                    then 'x''' || substr({{ blob_hex(column) }}, 1, 196) || ''''
                 else substr(cast({{ column }} as text), 1, 200)
             end
         {%- endfor %}
@@ -133,7 +171,7 @@
     coalesce(
         cast({{ id_column }} as text),
         'no-id:' || substr(
-            {{ sha256_hex("quote(" ~ columns | join(") || ',' || quote(") ~ ")") }},
+            {{ sha256_hex(literal_list(columns)) }},
             1,
             16
         )

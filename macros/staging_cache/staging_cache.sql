@@ -46,7 +46,7 @@ changed as (
 {% macro source_fingerprint(columns, transformation) -%}
     {{ sha256_hex(
         sql_string(local_md5(transformation))
-        ~ " || ',' || quote(" ~ columns | join(") || ',' || quote(") ~ ")"
+        ~ " || ',' || " ~ literal_list(columns)
     ) }}
 {%- endmacro %}
 

@@ -52,8 +52,10 @@ final as (
                 when unioned.user_id is null
                     then 'orphan_user: user_id: the user_id is null'
                 when users.id is null
-                    then 'orphan_user: user_id: '
-                    || substr(unioned.user_id, 1, 60) || ' names no user'
+                    then
+                        'orphan_user: user_id: '
+                        || substr(unioned.user_id, 1, 60)
+                        || ' names no user'
             end
         ) as reject_reason,
         case

@@ -23,6 +23,7 @@
     'updated_at',
     'completed_at',
 ] -%}
+{%- set json_columns = ['milestones', 'linked_entries'] -%}
 
 {#
     The transformation, source row to document, is set apart first because
@@ -36,28 +37,20 @@
 checked as materialized (
     select
         changed.*,
-        coalesce(
-            {{ reject_missing_id() }},
-            {%- for column in ['milestones', 'linked_entries'] %}
-            {{ reject_invalid_json(column) }},
-            {%- endfor %}
-            {%- for column in ['milestones', 'linked_entries'] %}
-            {{ reject_wrong_json_kind(column, 'array') }},
-            {%- endfor %}
-            {%- for column in ['created_at', 'updated_at'] %}
-            {{ reject_missing_timestamp(column) }},
-            {%- endfor %}
-            {%- for column in ['created_at', 'updated_at'] %}
-            {{ reject_timestamp_not_number(column) }},
-            {%- endfor %}
-            {%- for column in ['target_date', 'completed_at'] %}
-            {{ reject_timestamp_not_number(column, allow_empty=true) }},
-            {%- endfor %}
-            {%- for column in ['target_date', 'created_at', 'updated_at', 'completed_at'] %}
-            {{ reject_timestamp_out_of_range(column) }},
-            {%- endfor %}
-            {{ reject_blob(source_columns) }}
-        ) as reject_reason
+        {{ first_broken_rule([
+            reject_missing_id(),
+            reject_invalid_json(json_columns),
+            reject_wrong_json_kind(json_columns, 'array'),
+            reject_missing_timestamp(['created_at', 'updated_at']),
+            reject_timestamp_not_number(['created_at', 'updated_at']),
+            reject_timestamp_not_number(
+                ['target_date', 'completed_at'], allow_empty=true,
+            ),
+            reject_timestamp_out_of_range(
+                ['target_date', 'created_at', 'updated_at', 'completed_at'],
+            ),
+            reject_blob(source_columns),
+        ]) }} as reject_reason
     from changed
 ),
 

@@ -27,6 +27,8 @@
     'created_at',
     'updated_at',
 ] -%}
+{%- set array_columns = ['pieces', 'techniques', 'goal_ids', 'tags'] -%}
+{%- set timestamp_columns = ['timestamp', 'created_at', 'updated_at'] -%}
 
 {#
     The transformation, source row to document, is set apart first because
@@ -40,26 +42,16 @@
 checked as materialized (
     select
         changed.*,
-        coalesce(
-            {{ reject_missing_id() }},
-            {%- for column in ['pieces', 'techniques', 'goal_ids', 'tags', 'metadata'] %}
-            {{ reject_invalid_json(column) }},
-            {%- endfor %}
-            {%- for column in ['pieces', 'techniques', 'goal_ids', 'tags'] %}
-            {{ reject_wrong_json_kind(column, 'array') }},
-            {%- endfor %}
-            {{ reject_wrong_json_kind('metadata', 'object') }},
-            {%- for column in ['timestamp', 'created_at', 'updated_at'] %}
-            {{ reject_missing_timestamp(column) }},
-            {%- endfor %}
-            {%- for column in ['timestamp', 'created_at', 'updated_at'] %}
-            {{ reject_timestamp_not_number(column) }},
-            {%- endfor %}
-            {%- for column in ['timestamp', 'created_at', 'updated_at'] %}
-            {{ reject_timestamp_out_of_range(column) }},
-            {%- endfor %}
-            {{ reject_blob(source_columns) }}
-        ) as reject_reason
+        {{ first_broken_rule([
+            reject_missing_id(),
+            reject_invalid_json(array_columns + ['metadata']),
+            reject_wrong_json_kind(array_columns, 'array'),
+            reject_wrong_json_kind('metadata', 'object'),
+            reject_missing_timestamp(timestamp_columns),
+            reject_timestamp_not_number(timestamp_columns),
+            reject_timestamp_out_of_range(timestamp_columns),
+            reject_blob(source_columns),
+        ]) }} as reject_reason
     from changed
 ),
 

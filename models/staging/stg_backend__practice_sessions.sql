@@ -40,16 +40,18 @@ instants as (
     select
         changed.*,
         case
-            when typeof(started_at) = 'text'
+            when {{ value_type('started_at') }} = 'text'
                 then {{ unix_ms_from_datetime_text('started_at') }}
-            when typeof(started_at) in ('integer', 'real')
+            when {{ value_type('started_at') }} in ('integer', 'real')
                 and abs(started_at) <= 8640000000000000
                 then cast(started_at as integer)
         end as started_at_ms,
         case
-            when typeof(completed_at) = 'text' and completed_at != ''
+            when
+                {{ value_type('completed_at') }} = 'text'
+                and completed_at != ''
                 then {{ unix_ms_from_datetime_text('completed_at') }}
-            when typeof(completed_at) in ('integer', 'real')
+            when {{ value_type('completed_at') }} in ('integer', 'real')
                 and abs(completed_at) <= 8640000000000000
                 then cast(completed_at as integer)
         end as completed_at_ms
@@ -59,29 +61,16 @@ instants as (
 checked as materialized (
     select
         instants.*,
-        coalesce(
-            {{ reject_missing_id() }},
-            {{ reject_missing_timestamp('started_at') }},
-            case
-                when typeof(started_at) = 'text' and started_at_ms is null
-                    then 'unreadable_datetime: started_at: '
-                    || quote({{ reject_value_text('started_at') }})
-                    || ' is not a real instant in a known DATETIME form'
-            end,
-            case
-                when
-                    typeof(completed_at) = 'text'
-                    and completed_at != ''
-                    and completed_at_ms is null
-                    then 'unreadable_datetime: completed_at: '
-                    || quote({{ reject_value_text('completed_at') }})
-                    || ' is not a real instant in a known DATETIME form'
-            end,
-            {%- for column in ['started_at', 'completed_at'] %}
-            {{ reject_timestamp_out_of_range(column) }},
-            {%- endfor %}
-            {{ reject_blob(source_columns) }}
-        ) as reject_reason
+        {{ first_broken_rule([
+            reject_missing_id(),
+            reject_missing_timestamp('started_at'),
+            reject_unreadable_datetime('started_at', 'started_at_ms'),
+            reject_unreadable_datetime(
+                'completed_at', 'completed_at_ms', allow_empty=true,
+            ),
+            reject_timestamp_out_of_range(['started_at', 'completed_at']),
+            reject_blob(source_columns),
+        ]) }} as reject_reason
     from instants
 ),
 

@@ -1,0 +1,309 @@
+"""dbt docs: generated on a dev database, complete, and browsable.
+
+The lineage test opens the generated static docs in headless Chromium (Debian's
+`chromium`), drives it over the DevTools protocol, opens sync_data's lineage
+graph and reads the nodes and edges the graph library drew. A screenshot lands
+in artifacts/docs/ (gitignored).
+"""
+
+import base64
+import copy
+import json
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+import urllib.parse
+from pathlib import Path
+
+import pytest
+import websocket
+from conftest import PROJECT_DIR, run_dbt
+
+PROJECT = "sync_data_migration"
+SCREENSHOT_DIR = PROJECT_DIR / "artifacts" / "docs"
+STAGING_MODELS = {
+    f"model.{PROJECT}.stg_backend__logbook_entries",
+    f"model.{PROJECT}.stg_backend__goals",
+    f"model.{PROJECT}.stg_backend__practice_sessions",
+}
+SYNC_DATA = f"model.{PROJECT}.sync_data"
+EXPOSURE = f"exposure.{PROJECT}.api_sync_pull"
+
+
+@pytest.fixture(scope="module")
+def docs(tmp_path_factory):
+    """`make run`'s dev database, then `dbt docs generate` and `--static`."""
+    work = tmp_path_factory.mktemp("docs")
+    db_path = work / "dev.db"
+    run_dbt(db_path, "build")
+    plain = work / "target"
+    static = work / "target_static"
+    run_dbt(db_path, "docs", "generate", "--target-path", str(plain))
+    run_dbt(db_path, "docs", "generate", "--static", "--target-path", str(static))
+    return {"plain": plain, "static": static}
+
+
+def test_docs_generate_writes_the_site_and_a_single_file(docs):
+    for name in ["index.html", "manifest.json", "catalog.json"]:
+        assert (docs["plain"] / name).stat().st_size > 0, name
+    single = (docs["static"] / "static_index.html").read_text()
+    # the single file carries the manifest and catalog inline: nothing to fetch
+    assert '"model.sync_data_migration.sync_data"' in single
+    assert '"source.sync_data_migration.backend.goals"' in single
+    catalog = json.loads((docs["plain"] / "catalog.json").read_text())
+    assert {"data", "checksum", "version"} <= {
+        c.lower() for c in catalog["nodes"][SYNC_DATA]["columns"]
+    }
+
+
+# --- coverage ---------------------------------------------------------------
+
+MACRO_SIGNATURE = re.compile(r"{%-?\s*(?:macro|test|materialization)\s+(\w+)\s*\(([^)]*)\)")
+
+
+def signature_arguments(macro_sql):
+    """The argument names of a macro's definition line, in order."""
+    match = MACRO_SIGNATURE.search(macro_sql)
+    if match is None:
+        return []
+    names = []
+    for part in re.split(r",(?![^\[]*\])", match.group(2)):
+        name = part.split("=")[0].strip()
+        if name:
+            names.append(name)
+    return names
+
+
+def undocumented(manifest, catalog):
+    """Every thing of this project that lacks a description, by name."""
+    missing = []
+
+    def check(kind, name, text):
+        if not (text or "").strip():
+            missing.append(f"{kind} {name}")
+
+    for uid, node in manifest["nodes"].items():
+        if node["package_name"] != PROJECT:
+            continue
+        kind = node["resource_type"]
+        if kind in {"model", "seed", "analysis", "snapshot"}:
+            check(kind, node["name"], node["description"])
+            documented = node["columns"]
+            for column, props in documented.items():
+                check(f"{kind} column", f"{node['name']}.{column}", props["description"])
+            built = catalog["nodes"].get(uid, {}).get("columns", {})
+            for column in built:
+                if column.lower() not in {c.lower() for c in documented}:
+                    missing.append(f"{kind} column {node['name']}.{column.lower()}")
+        elif kind == "test" and not node.get("test_metadata"):
+            check("singular test", node["name"], node["description"])
+    for uid, source in manifest["sources"].items():
+        if source["package_name"] != PROJECT:
+            continue
+        name = f"{source['source_name']}.{source['name']}"
+        check("source", source["source_name"], source["source_description"])
+        check("source table", name, source["description"])
+        for column, props in source["columns"].items():
+            check("source column", f"{name}.{column}", props["description"])
+        for column in catalog["sources"].get(uid, {}).get("columns", {}):
+            if column.lower() not in {c.lower() for c in source["columns"]}:
+                missing.append(f"source column {name}.{column.lower()}")
+    for exposure in manifest["exposures"].values():
+        check("exposure", exposure["name"], exposure["description"])
+    for macro in manifest["macros"].values():
+        if macro["package_name"] != PROJECT:
+            continue
+        check("macro", macro["name"], macro["description"])
+        documented = [a["name"] for a in macro["arguments"]]
+        if documented != signature_arguments(macro["macro_sql"]):
+            missing.append(f"macro arguments {macro['name']}")
+        for argument in macro["arguments"]:
+            check("macro argument", f"{macro['name']}.{argument['name']}", argument["description"])
+    return sorted(missing)
+
+
+def load_artifacts(target):
+    return (
+        json.loads((target / "manifest.json").read_text()),
+        json.loads((target / "catalog.json").read_text()),
+    )
+
+
+def test_everything_is_described(docs):
+    manifest, catalog = load_artifacts(docs["plain"])
+    assert undocumented(manifest, catalog) == []
+
+
+def test_coverage_check_names_what_is_missing(docs):
+    manifest, catalog = load_artifacts(docs["plain"])
+    broken = copy.deepcopy(manifest)
+    broken["nodes"][SYNC_DATA]["columns"]["checksum"]["description"] = ""
+    broken["nodes"][SYNC_DATA]["columns"].pop("version")
+    macro = broken["macros"][f"macro.{PROJECT}.js_json"]
+    macro["arguments"] = []
+    source = broken["sources"][f"source.{PROJECT}.backend.goals"]
+    source["description"] = " "
+    before = set(undocumented(manifest, catalog))
+    assert sorted(set(undocumented(broken, catalog)) - before) == [
+        "macro arguments js_json",
+        "model column sync_data.checksum",
+        "model column sync_data.version",
+        "source table backend.goals",
+    ]
+
+
+def test_exposure_is_the_api_reading_sync_data(docs):
+    manifest, _ = load_artifacts(docs["plain"])
+    exposure = manifest["exposures"][EXPOSURE]
+    assert exposure["type"] == "application"
+    assert exposure["maturity"] == "high"
+    assert exposure["owner"]["name"] == "API team"
+    assert exposure["depends_on"]["nodes"] == [SYNC_DATA]
+
+
+# --- the lineage in a browser -------------------------------------------------
+
+
+class Browser:
+    """Headless Chromium driven over the DevTools protocol (one page)."""
+
+    FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+    def __init__(self):
+        executable = shutil.which("chromium")
+        assert executable, "Chromium is missing: apt-get install chromium (make test does it)"
+        self.profile = tempfile.mkdtemp(prefix="chromium-")
+        self.process = subprocess.Popen(
+            [
+                executable,
+                *self.FLAGS,
+                "--remote-debugging-port=0",
+                f"--user-data-dir={self.profile}",
+                "--window-size=1400,1000",
+                "about:blank",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        port_file = Path(self.profile) / "DevToolsActivePort"
+        deadline = time.monotonic() + 60
+        while not (port_file.exists() and port_file.read_text().strip()):
+            assert time.monotonic() < deadline, "Chromium did not open its DevTools port"
+            assert self.process.poll() is None, "Chromium exited at start"
+            time.sleep(0.1)
+        port = port_file.read_text().split()[0]
+        targets = json.loads(urlopen_text(f"http://127.0.0.1:{port}/json"))
+        page = next(t for t in targets if t["type"] == "page")
+        self.socket = websocket.create_connection(
+            page["webSocketDebuggerUrl"], suppress_origin=True, timeout=60
+        )
+        self.next_id = 0
+
+    def call(self, method, **params):
+        self.next_id += 1
+        self.socket.send(json.dumps({"id": self.next_id, "method": method, "params": params}))
+        while True:
+            message = json.loads(self.socket.recv())
+            if message.get("id") == self.next_id:
+                assert "error" not in message, message
+                return message["result"]
+
+    def evaluate(self, expression):
+        result = self.call("Runtime.evaluate", expression=expression, returnByValue=True)
+        assert "exceptionDetails" not in result, result
+        return result["result"].get("value")
+
+    def wait_for(self, expression, seconds=60):
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            value = self.evaluate(expression)
+            if value:
+                return value
+            time.sleep(0.25)
+        raise AssertionError(f"timed out waiting for: {expression}")
+
+    def close(self):
+        self.socket.close()
+        self.process.terminate()
+        self.process.wait(timeout=30)
+        shutil.rmtree(self.profile, ignore_errors=True)
+
+
+def urlopen_text(url):
+    import urllib.request
+
+    for _ in range(50):
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                return response.read().decode()
+        except OSError:
+            time.sleep(0.1)
+    raise AssertionError(f"no answer from {url}")
+
+
+# The drawn graph: cytoscape keeps its instance on its container element.
+DRAWN_GRAPH = """
+(function () {
+    var container = document.getElementById('cy');
+    if (!container || !container._cyreg || !container._cyreg.cy) { return null; }
+    var cy = container._cyreg.cy;
+    var nodes = cy.nodes(':visible').map(function (n) { return n.id(); });
+    if (nodes.length === 0) { return null; }
+    return {
+        nodes: nodes,
+        edges: cy.edges(':visible').map(function (e) {
+            return [e.source().id(), e.target().id()];
+        })
+    };
+})()
+"""
+
+
+def reachable(edges, start):
+    seen, todo = {start}, [start]
+    while todo:
+        node = todo.pop()
+        for source, target in edges:
+            if source == node and target not in seen:
+                seen.add(target)
+                todo.append(target)
+    return seen
+
+
+def test_sync_data_lineage_in_chromium(docs):
+    page = (docs["static"] / "static_index.html").resolve()
+    # sync_data's page with its lineage graph open, selected as dbt docs does
+    # when one clicks the graph button: the model, its parents and children.
+    selector = urllib.parse.quote("+sync_data+", safe="")
+    url = f"{page.as_uri()}#!/model/{SYNC_DATA}?g_v=1&g_i={selector}"
+    browser = Browser()
+    try:
+        browser.call("Page.enable")
+        browser.call("Page.navigate", url=url)
+        title = browser.wait_for("document.querySelector('.app-title, h1') && document.title")
+        assert title
+        graph = browser.wait_for(DRAWN_GRAPH)
+        # the layout settles after the nodes exist; then the picture is final
+        time.sleep(1)
+        shot = browser.call("Page.captureScreenshot", format="png")
+    finally:
+        browser.close()
+    SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
+    png = base64.b64decode(shot["data"])
+    (SCREENSHOT_DIR / "sync_data_lineage.png").write_bytes(png)
+    assert png.startswith(b"\x89PNG")
+
+    nodes = set(graph["nodes"])
+    edges = [tuple(edge) for edge in graph["edges"]]
+    assert STAGING_MODELS | {SYNC_DATA, EXPOSURE} <= nodes
+    assert (SYNC_DATA, EXPOSURE) in edges
+    for staging in STAGING_MODELS:
+        assert EXPOSURE in reachable(edges, staging), staging
+    for table in ["logbook_entries", "goals", "practice_sessions"]:
+        source = f"source.{PROJECT}.backend.{table}"
+        assert source in nodes
+        assert f"model.{PROJECT}.stg_backend__{table}" in reachable(edges, source)
+    # only sync_data's lineage is drawn: not the seeds that feed nothing here
+    assert not {n for n in nodes if n.startswith(f"seed.{PROJECT}.")}
