@@ -11,7 +11,7 @@ TARGET ?= dev
 export DBT_SEND_ANONYMOUS_USAGE_STATS := False
 export DO_NOT_TRACK := 1
 
-.PHONY: setup browser lint run test verify docs dry-run migrate check-db clean-dev clean
+.PHONY: setup browser postgres lint run test test-postgres verify docs dry-run migrate check-db clean-dev clean
 
 # Shortcuts of the old scripts (migrate:sync:dry, migrate:sync, ...):
 #   make dry-run|migrate TARGET=dev|staging|prod USER_ID=... ENTITIES=goal,practice_session
@@ -63,10 +63,22 @@ lint: setup
 	mkdir -p target/lint
 	SYNC_DB_PATH=target/lint/lint.db $(VENV)/bin/pre-commit run --all-files --show-diff-on-failure
 
-# Every test: dbt's own tests on the embedded dev database are part of the
-# pytest suite, which also drives dbt against throwaway databases.
-test: lint browser
-	$(VENV)/bin/pytest -q tests_py
+# PostgreSQL from Debian's packages, for the second engine's tests.
+postgres:
+	@ls /usr/lib/postgresql/*/bin/initdb > /dev/null 2>&1 \
+	  || { apt-get update -qq && apt-get install -y -qq postgresql; }
+
+# Every test, on both engines: dbt's own tests on the embedded dev database
+# are part of the pytest suite, which drives dbt against throwaway SQLite
+# databases and a throwaway PostgreSQL cluster (scripts/with_postgres.sh
+# starts it on 127.0.0.1 as an unprivileged user and removes it after).
+test: lint browser postgres
+	scripts/with_postgres.sh $(VENV)/bin/pytest -q tests_py
+
+# Only the PostgreSQL tests (tests_py/test_postgres.py), on a throwaway
+# cluster, or on the server SYNC_PG_HOST/PORT/USER/DATABASE name.
+test-postgres: setup postgres
+	scripts/with_postgres.sh $(VENV)/bin/pytest -q tests_py/test_postgres.py
 
 # staging and prod must name an existing database: never create an empty one.
 check-db:

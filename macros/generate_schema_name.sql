@@ -6,7 +6,10 @@
 {% macro generate_schema_name(custom_schema_name, node) -%}
     {%- if custom_schema_name is none -%}
         {{ target.schema }}
-    {%- else -%}
+    {%- elif target.type == 'sqlite' -%}
         {{ custom_schema_name | trim }}
+    {%- else -%}
+        {#- a server database: a schema beside the target's, "<schema>_work" -#}
+        {{ target.schema }}_{{ custom_schema_name | trim }}
     {%- endif -%}
 {%- endmacro %}

@@ -10,3 +10,7 @@
 {% macro sqlite__sha256_hex(expr) -%}
 lower(hex(sha256({{ expr }})))
 {%- endmacro %}
+
+{% macro postgres__sha256_hex(expr) -%}
+encode(sha256(convert_to({{ expr }}, 'UTF8')), 'hex')
+{%- endmacro %}

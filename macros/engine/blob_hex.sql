@@ -10,3 +10,8 @@
 {% macro sqlite__blob_hex(expr) -%}
 hex({{ expr }})
 {%- endmacro %}
+
+{#- PostgreSQL: every branch must type-check, so any value is read as text bytes. -#}
+{% macro postgres__blob_hex(expr) -%}
+upper(encode(convert_to(cast({{ expr }} as text), 'UTF8'), 'hex'))
+{%- endmacro %}

@@ -26,3 +26,7 @@ quote({{ expr }})
     {%- endfor -%}
     {{ literals | join(" || ',' || ") }}
 {%- endmacro %}
+
+{% macro postgres__sql_literal(expr) -%}
+quote_nullable({{ expr }})
+{%- endmacro %}

@@ -12,3 +12,7 @@
 {% macro sqlite__text_position(haystack, needle) -%}
 instr({{ haystack }}, {{ needle }})
 {%- endmacro %}
+
+{% macro postgres__text_position(haystack, needle) -%}
+strpos({{ haystack }}, {{ needle }})
+{%- endmacro %}

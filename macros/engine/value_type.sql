@@ -13,3 +13,16 @@
 {% macro sqlite__value_type(expr) -%}
 typeof({{ expr }})
 {%- endmacro %}
+
+{#- PostgreSQL: typed columns; the declared type names the storage class. -#}
+{% macro postgres__value_type(expr) -%}
+case
+    when {{ expr }} is null then 'null'
+    when pg_typeof({{ expr }}) in ('text'::regtype, 'character varying'::regtype)
+        then 'text'
+    when pg_typeof({{ expr }}) in ('bigint'::regtype, 'integer'::regtype, 'smallint'::regtype)
+        then 'integer'
+    when pg_typeof({{ expr }}) = 'bytea'::regtype then 'blob'
+    else 'real'
+end
+{%- endmacro %}

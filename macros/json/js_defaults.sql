@@ -22,8 +22,7 @@
 #}
 {% macro js_optional_iso(column) -%}
     case
-        when {{ column }} is null or {{ column }} = '' or {{ column }} = 0
-            then 'null'
+        when {{ is_unset_timestamp(column) }} then 'null'
         else {{ js_string(iso_from_unix_ms(column)) }}
     end
 {%- endmacro %}

@@ -19,3 +19,8 @@
 {% macro sqlite__js_json(expr) -%}
     js_json({{ expr }})
 {%- endmacro %}
+
+{#- PostgreSQL: js_json() is a PL/pgSQL function the project installs (install_js_functions). -#}
+{% macro postgres__js_json(expr) -%}
+    js_json(cast({{ expr }} as text))
+{%- endmacro %}

@@ -12,3 +12,8 @@
 {% macro sqlite__js_number(expr) -%}
 coalesce(js_number({{ expr }}), 'null')
 {%- endmacro %}
+
+{#- PostgreSQL: js_number(text) reads the number text as JavaScript does (install_js_functions). -#}
+{% macro postgres__js_number(expr) -%}
+coalesce(js_number(cast({{ expr }} as text)), 'null')
+{%- endmacro %}

@@ -34,3 +34,23 @@ end
 {% macro sqlite__js_string(expr) -%}
 json_quote({{ expr }})
 {%- endmacro %}
+
+{#-
+    PostgreSQL: the column's declared type says what JavaScript would get;
+    every branch casts, so that the expression type-checks whatever the type.
+-#}
+{% macro postgres__js_value(expr) -%}
+case
+    when {{ expr }} is null then 'null'
+    when {{ value_type(expr) }} = 'text' then js_string(cast({{ expr }} as text))
+    when {{ value_type(expr) }} = 'integer'
+        and cast(cast({{ expr }} as text) as numeric)
+        between -9007199254740992 and 9007199254740992
+        then cast({{ expr }} as text)
+    else {{ js_number(expr) }}
+end
+{%- endmacro %}
+
+{% macro postgres__js_string(expr) -%}
+js_string(cast({{ expr }} as text))
+{%- endmacro %}

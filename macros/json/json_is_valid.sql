@@ -6,3 +6,7 @@
 {% macro sqlite__json_is_valid(expr) -%}
 json_valid({{ expr }})
 {%- endmacro %}
+
+{% macro postgres__json_is_valid(expr) -%}
+js_json_is_valid(cast({{ expr }} as text))
+{%- endmacro %}

@@ -12,3 +12,16 @@
 {% macro sqlite__json_kind(expr) -%}
 json_type({{ expr }})
 {%- endmacro %}
+
+{% macro postgres__json_kind(expr) -%}
+case json_typeof(cast({{ expr }} as json))
+    when 'string' then 'text'
+    when 'number' then
+        case
+            when cast({{ expr }} as text) ~ '[.eE]' then 'real'
+            else 'integer'
+        end
+    when 'boolean' then btrim(cast({{ expr }} as text), ' \t\r\n')
+    else json_typeof(cast({{ expr }} as json))
+end
+{%- endmacro %}

@@ -12,3 +12,7 @@
 {% macro sqlite__json_text_at(expr, key) -%}
 json_extract({{ expr }}, '$.{{ key }}')
 {%- endmacro %}
+
+{% macro postgres__json_text_at(expr, key) -%}
+(cast({{ expr }} as json) ->> '{{ key }}')
+{%- endmacro %}

@@ -11,7 +11,7 @@
     The table is created with the API's DDL when it does not exist, and is
     never dropped, recreated or emptied, --full-refresh included.
 #}
-{% materialization sync_upsert, adapter='sqlite' -%}
+{% materialization sync_upsert, default -%}
     {%- set key_columns = config.require('unique_key') -%}
     {%- set target_relation = this.incorporate(type='table') -%}
     {%- set existing_relation = load_relation(this) -%}
@@ -22,8 +22,8 @@
             ~ " is merged into, never rebuilt.", info=True) }}
     {%- endif -%}
 
-    {% call statement('busy_timeout', auto_begin=False) -%}
-        pragma busy_timeout = {{ var('busy_timeout_ms', 10000) | int }}
+    {% call statement('lock_timeout', auto_begin=False) -%}
+        {{ sync_upsert_lock_timeout(var('busy_timeout_ms', 10000) | int) }}
     {%- endcall %}
     {% call statement('drop_incoming', auto_begin=False) -%}
         drop table if exists {{ incoming }}
@@ -68,7 +68,23 @@
 
 {# The temp table that holds this run's classified rows. #}
 {% macro sync_upsert_incoming_relation() -%}
+    {{ return(adapter.dispatch('sync_upsert_incoming_relation')()) }}
+{%- endmacro %}
+
+{% macro sqlite__sync_upsert_incoming_relation() -%}
     {{ return(api.Relation.create(identifier='sync_data__incoming', schema='temp', type='table')) }}
+{%- endmacro %}
+
+{#
+    How long a write waits for another writer's lock before it fails, in ms
+    (var busy_timeout_ms).
+#}
+{% macro sync_upsert_lock_timeout(milliseconds) -%}
+    {{ return(adapter.dispatch('sync_upsert_lock_timeout')(milliseconds)) }}
+{%- endmacro %}
+
+{% macro sqlite__sync_upsert_lock_timeout(milliseconds) -%}
+    pragma busy_timeout = {{ milliseconds }}
 {%- endmacro %}
 
 
@@ -101,7 +117,7 @@
             case
                 when incoming.reject_reason is not null then 'rejected'
                 when existing.checksum is null then 'insert'
-                when existing.checksum is incoming.checksum then 'unchanged'
+                when existing.checksum = incoming.checksum then 'unchanged'
                 else 'update'
             end as sync_action
         from ({{ model_sql }}) as incoming
@@ -109,9 +125,9 @@
         left join (
             select
                 {% for column in key_columns -%}
-                null as {{ column }},
+                cast(null as text) as {{ column }},
                 {% endfor -%}
-                null as checksum
+                cast(null as text) as checksum
             where false
         ) as existing
         {%- else %}
@@ -159,8 +175,18 @@
     from (
         select
             pending.*,
-            row_number() over (order by pending.rowid) - 1 as seq
+            row_number() over (
+                order by pending.user_id, pending.entity_type, pending.entity_id
+            ) - 1 as seq
         from {{ incoming }} as pending
         where pending.sync_action = 'insert'
     ) as new_rows
+{%- endmacro %}
+
+{% macro postgres__sync_upsert_incoming_relation() -%}
+    {{ return(api.Relation.create(identifier='sync_data__incoming', schema='pg_temp', type='table')) }}
+{%- endmacro %}
+
+{% macro postgres__sync_upsert_lock_timeout(milliseconds) -%}
+    set lock_timeout = {{ milliseconds }}
 {%- endmacro %}

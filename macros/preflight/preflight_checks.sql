@@ -10,8 +10,9 @@
     {%- if not execute or flags.WHICH not in ['run', 'build', 'test'] -%}
         {{ return('') }}
     {%- endif -%}
-    {%- set db_path = target.schemas_and_paths['main'] if target.schemas_and_paths is defined else 'SYNC_DB_PATH' -%}
-    {%- set objects = run_query("select name from main.sqlite_master where type = 'table'").columns[0].values() | list -%}
+    {%- set db_path = target.schemas_and_paths['main'] if target.schemas_and_paths is defined
+        else target.schema ~ ' schema of ' ~ target.dbname -%}
+    {%- set objects = run_query(table_names_sql()).columns[0].values() | list -%}
     {%- if objects | length == 0 and target.name != 'dev' -%}
         {{ exceptions.raise_compiler_error(
             "The " ~ target.name ~ " database " ~ db_path ~ " does not exist or is empty "
@@ -26,7 +27,7 @@
                 {%- do problems.append("the backend table " ~ source.name ~ " is missing") -%}
             {%- endif -%}
         {%- else -%}
-            {%- set present = run_query("select name from pragma_table_info(" ~ sql_string(source.name) ~ ", 'main')").columns[0].values() | list -%}
+            {%- set present = run_query(column_names_sql(source.name)).columns[0].values() | list -%}
             {%- set missing = [] -%}
             {%- for column in source.columns if column not in present -%}
                 {%- do missing.append(column) -%}
@@ -51,7 +52,9 @@
 #}
 {% macro explain_locked_database(results) -%}
     {%- if not execute -%}{{ return('') }}{%- endif -%}
-    {%- for result in results if result.status == 'error' and 'database is locked' in (result.message or '') -%}
+    {#- SQLite says "database is locked", PostgreSQL "... due to lock timeout" -#}
+    {%- for result in results if result.status == 'error'
+        and ('database is locked' in (result.message or '') or 'lock timeout' in (result.message or '')) -%}
         {%- if loop.first -%}
             {{ log(
                 "The database was locked by another writer (the API, wrangler, another dbt "
@@ -61,4 +64,40 @@
                 ~ "--vars '{busy_timeout_ms: 60000}'.", info=True) }}
         {%- endif -%}
     {%- endfor -%}
+{%- endmacro %}
+
+{#
+    The query that lists the tables of the target schema (one column: name).
+#}
+{% macro table_names_sql() -%}
+    {{ return(adapter.dispatch('table_names_sql')()) }}
+{%- endmacro %}
+
+{% macro sqlite__table_names_sql() -%}
+    select name from main.sqlite_master where type = 'table'
+{%- endmacro %}
+
+{% macro postgres__table_names_sql() -%}
+    select table_name as name from information_schema.tables
+    where table_schema = {{ sql_string(target.schema) }}
+{%- endmacro %}
+
+{#
+    The query that lists the columns of a table of the target schema (one
+    column: name).
+    Arguments:
+    - table_name: the table
+#}
+{% macro column_names_sql(table_name) -%}
+    {{ return(adapter.dispatch('column_names_sql')(table_name)) }}
+{%- endmacro %}
+
+{% macro sqlite__column_names_sql(table_name) -%}
+    select name from pragma_table_info({{ sql_string(table_name) }}, 'main')
+{%- endmacro %}
+
+{% macro postgres__column_names_sql(table_name) -%}
+    select column_name as name from information_schema.columns
+    where table_schema = {{ sql_string(target.schema) }}
+        and table_name = {{ sql_string(table_name) }}
 {%- endmacro %}

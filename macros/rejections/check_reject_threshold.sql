@@ -8,12 +8,12 @@
     {%- set threshold = var('reject_threshold', none) -%}
     {%- if threshold is none -%}{{ return('') }}{%- endif -%}
     {%- set totals = run_query(
-        "select count(*) as considered, coalesce(sum(sync_action = 'rejected'), 0) as rejected from " ~ incoming
+        "select count(*) as considered, count(case when sync_action = 'rejected' then 1 end) as rejected from " ~ incoming
     ).rows[0] -%}
     {%- set limit = threshold if threshold >= 1 else threshold * totals['considered'] -%}
     {%- if totals['rejected'] > limit -%}
         {%- set worst = run_query(
-            "select substr(reject_reason, 1, instr(reject_reason, ':') - 1) as category,"
+            "select substr(reject_reason, 1, " ~ text_position('reject_reason', "':'") ~ " - 1) as category,"
             ~ " entity_type, count(*) as n from " ~ incoming
             ~ " where sync_action = 'rejected' group by 1, 2 order by n desc, 1, 2 limit 3"
         ) -%}

@@ -88,7 +88,7 @@ coalesce(
     case
         when
             {{ value_type(column) }} = 'text'
-            {%- if allow_empty %} and {{ column }} != ''{% endif %}
+            {%- if allow_empty %} and cast({{ column }} as text) != ''{% endif %}
             then
                 '{{ "timestamp_not_number: " ~ column ~ ": " }}'
                 || {{ sql_literal(reject_value_text(column)) }}
@@ -118,13 +118,15 @@ coalesce(
 {% macro reject_timestamp_out_of_range(columns) -%}
     {%- for column in as_column_list(columns) %}
     case
-        when
-            {{ value_type(column) }} in ('integer', 'real')
-            and abs({{ column }}) > 8640000000000000
+        when {{ value_type(column) }} in ('integer', 'real')
             then
-                '{{ "timestamp_out_of_range: " ~ column ~ ": " }}'
-                || {{ reject_value_text(column) }}
-                || ' is outside the range of a JavaScript Date'
+                case
+                    when abs({{ as_number(column) }}) > 8640000000000000
+                        then
+                            '{{ "timestamp_out_of_range: " ~ column ~ ": " }}'
+                            || {{ reject_value_text(column) }}
+                            || ' is outside the range of a JavaScript Date'
+                end
     end{{ ',' if not loop.last }}
     {%- endfor %}
 {%- endmacro %}

@@ -9,10 +9,10 @@
 {% macro sync_dry_run_report(incoming) -%}
     {%- set counts = run_query(
         "select scope.entity_type,"
-        ~ " coalesce(sum(incoming.sync_action = 'insert'), 0) as inserts,"
-        ~ " coalesce(sum(incoming.sync_action = 'update'), 0) as updates,"
-        ~ " coalesce(sum(incoming.sync_action = 'unchanged'), 0) as unchanged,"
-        ~ " coalesce(sum(incoming.sync_action = 'rejected'), 0) as rejected"
+        ~ " count(case when incoming.sync_action = 'insert' then 1 end) as inserts,"
+        ~ " count(case when incoming.sync_action = 'update' then 1 end) as updates,"
+        ~ " count(case when incoming.sync_action = 'unchanged' then 1 end) as unchanged,"
+        ~ " count(case when incoming.sync_action = 'rejected' then 1 end) as rejected"
         ~ " from (" ~ entity_types_in_scope_sql() ~ ") as scope"
         ~ " left join " ~ incoming ~ " as incoming on scope.entity_type = incoming.entity_type"
         ~ " group by scope.entity_type order by scope.entity_type"

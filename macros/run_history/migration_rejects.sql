@@ -7,7 +7,7 @@
     just migrated). A row without an id is keyed by a hash of its values.
 #}
 {% macro create_migration_rejects_table() -%}
-    create table if not exists main.migration_rejects (
+    create table if not exists {{ target.schema }}.migration_rejects (
         entity_type text not null,
         entity_key text not null,
         entity_id text,
@@ -27,7 +27,7 @@
     {%- set user_id = sync_user_id() -%}
     {%- do run_query(create_migration_rejects_table()) -%}
     {%- call statement('forget_fixed_rejects') -%}
-        delete from main.migration_rejects
+        delete from {{ target.schema }}.migration_rejects
         where
             entity_type in ({{ entity_types_in_scope_sql() }})
             {%- if user_id is not none %}
@@ -42,7 +42,7 @@
                     and rejected.reject_key = migration_rejects.entity_key
             )
     {%- endcall -%}
-    insert into main.migration_rejects (
+    insert into {{ target.schema }}.migration_rejects (
         entity_type, entity_key, entity_id, user_id, reason, value,
         first_seen_at, last_seen_at
     )
@@ -53,8 +53,8 @@
         rejected.user_id,
         rejected.reject_reason,
         rejected.reject_value,
-        strftime('%Y-%m-%d %H:%M:%S', 'now'),
-        strftime('%Y-%m-%d %H:%M:%S', 'now')
+        {{ now_text() }},
+        {{ now_text() }}
     from {{ incoming }} as rejected
     where rejected.sync_action = 'rejected'
     on conflict (entity_type, entity_key) do update set

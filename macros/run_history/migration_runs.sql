@@ -5,7 +5,7 @@
     committed; a run that fails gets its `failed` rows from on-run-end.
 #}
 {% macro create_migration_runs_table() -%}
-    create table if not exists main.migration_runs (
+    create table if not exists {{ target.schema }}.migration_runs (
         id text primary key,
         run_id text not null,
         entity_type text not null,
@@ -48,7 +48,7 @@
 {% macro record_migration_runs() -%}
     {%- if not execute -%}{{ return('') }}{%- endif -%}
     {%- do run_query(create_migration_runs_table()) -%}
-    insert into main.migration_runs (
+    insert into {{ target.schema }}.migration_runs (
         id, run_id, entity_type, target_name, user_id_filter,
         entity_types_filter, started_at, completed_at, status,
         processed_count, inserted_count, updated_count, skipped_count,
@@ -62,19 +62,25 @@
         run.user_id_filter,
         run.entity_types_filter,
         run.started_at,
-        strftime('%Y-%m-%d %H:%M:%S', 'now'),
+        {{ now_text() }},
         'success',
         count(incoming.entity_type),
-        coalesce(sum(incoming.sync_action = 'insert'), 0),
-        coalesce(sum(incoming.sync_action = 'update'), 0),
-        coalesce(sum(incoming.sync_action = 'unchanged'), 0),
-        coalesce(sum(incoming.sync_action = 'rejected'), 0),
+        count(case when incoming.sync_action = 'insert' then 1 end),
+        count(case when incoming.sync_action = 'update' then 1 end),
+        count(case when incoming.sync_action = 'unchanged' then 1 end),
+        count(case when incoming.sync_action = 'rejected' then 1 end),
         max(incoming.entity_id)
     from ({{ entity_types_in_scope_sql() }}) as scope
     cross join (select {{ migration_run_literals() }}) as run
     left join {{ sync_upsert_incoming_relation() }} as incoming
         on scope.entity_type = incoming.entity_type
-    group by scope.entity_type
+    group by
+        scope.entity_type,
+        run.run_id,
+        run.target_name,
+        run.user_id_filter,
+        run.entity_types_filter,
+        run.started_at
 {%- endmacro %}
 
 {#
@@ -106,7 +112,7 @@
     {%- endif -%}
     {%- do run_query(create_migration_runs_table()) -%}
     {%- call statement('record_failed_migration') -%}
-        insert into main.migration_runs (
+        insert into {{ target.schema }}.migration_runs (
             id, run_id, entity_type, target_name, user_id_filter,
             entity_types_filter, started_at, completed_at, status, error_message
         )
@@ -118,7 +124,7 @@
             run.user_id_filter,
             run.entity_types_filter,
             run.started_at,
-            strftime('%Y-%m-%d %H:%M:%S', 'now'),
+            {{ now_text() }},
             'failed',
             {{ sql_string(message[:2000]) }}
         from ({{ entity_types_in_scope_sql() }}) as scope
@@ -135,11 +141,11 @@
     {%- if not execute or flags.WHICH not in ['run', 'build'] or var('dry_run', false) -%}
         {{ return('') }}
     {%- endif -%}
-    {%- set history = load_relation(api.Relation.create(schema='main', identifier='migration_runs')) -%}
+    {%- set history = load_relation(api.Relation.create(schema=target.schema, identifier='migration_runs')) -%}
     {%- if history is none -%}{{ return('') }}{%- endif -%}
     {%- set rows = run_query(
         "select entity_type, status, processed_count, inserted_count, updated_count,"
-        ~ " skipped_count, error_count, error_message from main.migration_runs"
+        ~ " skipped_count, error_count, error_message from " ~ target.schema ~ ".migration_runs"
         ~ " where run_id = " ~ sql_string(invocation_id) ~ " order by entity_type"
     ) -%}
     {%- for row in rows -%}

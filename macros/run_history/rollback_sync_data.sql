@@ -29,7 +29,7 @@
             ~ "(try dry_run: true first to see how many rows that is).") }}
     {%- endif -%}
     {%- set scope = chosen if chosen else known -%}
-    {%- set relation = load_relation(api.Relation.create(schema='main', identifier='sync_data')) -%}
+    {%- set relation = load_relation(api.Relation.create(schema=target.schema, identifier='sync_data')) -%}
     {%- if relation is none -%}
         {{ log("rollback_sync_data: there is no sync_data table; nothing to remove.", info=True) }}
         {{ return('') }}
@@ -40,7 +40,7 @@
     {%- endset -%}
     {%- set counts = run_query(
         "select scope.entity_type, count(sync_data.id) as n from ("
-        ~ entity_types_in_scope_sql(scope) ~ ") as scope left join main.sync_data"
+        ~ entity_types_in_scope_sql(scope) ~ ") as scope left join " ~ target.schema ~ ".sync_data"
         ~ " on sync_data.entity_type = scope.entity_type and " ~ where
         ~ " group by scope.entity_type order by scope.entity_type"
     ) -%}
@@ -54,7 +54,7 @@
     {%- endif -%}
     {%- do run_query(create_migration_runs_table()) -%}
     {%- call statement('rollback_history') -%}
-        insert into main.migration_runs (
+        insert into {{ target.schema }}.migration_runs (
             id, run_id, entity_type, target_name, user_id_filter,
             entity_types_filter, started_at, completed_at, status,
             processed_count, deleted_count
@@ -67,18 +67,23 @@
             {{ sql_string(user_id) if user_id is not none else 'null' }},
             run.entity_types_filter,
             run.started_at,
-            strftime('%Y-%m-%d %H:%M:%S', 'now'),
+            {{ now_text() }},
             'rolled_back',
             count(sync_data.id),
             count(sync_data.id)
         from ({{ entity_types_in_scope_sql(scope) }}) as scope
         cross join (select {{ migration_run_literals(scope) }}) as run
-        left join main.sync_data
+        left join {{ target.schema }}.sync_data
             on sync_data.entity_type = scope.entity_type and {{ where }}
-        group by scope.entity_type
+        group by
+            scope.entity_type,
+            run.run_id,
+            run.target_name,
+            run.entity_types_filter,
+            run.started_at
     {%- endcall -%}
     {%- call statement('rollback_delete') -%}
-        delete from main.sync_data where {{ where }}
+        delete from {{ target.schema }}.sync_data where {{ where }}
     {%- endcall -%}
     {%- do adapter.commit() -%}
     {{ log("rollback done; recorded in migration_runs as rolled_back.", info=True) }}

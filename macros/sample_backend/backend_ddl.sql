@@ -3,7 +3,7 @@
     constraints. The sample backend of the dev database is created with it,
     never with the types a CSV loader would guess.
 #}
-{% macro backend_table_ddl(table_name, schema='main') -%}
+{% macro backend_table_ddl(table_name, schema=target.schema) -%}
     {%- set ddl = {
         'users': "create table " ~ schema ~ ".users (
             id text primary key,
@@ -59,7 +59,41 @@
             notes_correct integer default 0
         )",
     } -%}
-    {{ return(ddl[table_name]) }}
+    {{ return(backend_ddl_for_engine(ddl[table_name], schema)) }}
+{%- endmacro %}
+
+{#
+    The backend DDL in the engine's own types. SQLite takes it as written.
+    Arguments:
+    - ddl: a create table statement of backend_table_ddl
+    - schema: the schema the table is created in
+#}
+{% macro backend_ddl_for_engine(ddl, schema) -%}
+    {{ return(adapter.dispatch('backend_ddl_for_engine')(ddl, schema)) }}
+{%- endmacro %}
+
+{% macro sqlite__backend_ddl_for_engine(ddl, schema) -%}
+    {{ return(ddl) }}
+{%- endmacro %}
+
+{#-
+    PostgreSQL: INTEGER becomes numeric (D1 stores a REAL such as 1.5 in an
+    INTEGER column as it is, and numeric keeps it), REAL double precision,
+    DATETIME text (D1 keeps DATETIMEs as text). The foreign keys are left out:
+    SQLite does not enforce them unless asked, so backend rows can name a
+    missing user or session, which the project must see (and reject as
+    orphan_user), not have refused at load time.
+-#}
+{% macro postgres__backend_ddl_for_engine(ddl, schema) -%}
+    {{ return(ddl
+        | replace(' integer', ' numeric')
+        | replace(' real ', ' double precision ')
+        | replace('real,', 'double precision,')
+        | replace("datetime default current_timestamp",
+            "text default (to_char(now() at time zone 'utc', 'YYYY-MM-DD HH24:MI:SS'))")
+        | replace(' datetime', ' text')
+        | replace(' references users (id)', '')
+        | replace(' references practice_sessions (id)', '')) }}
 {%- endmacro %}
 
 {% macro backend_table_names() -%}
@@ -72,16 +106,17 @@
     dev, and it never touches a table that exists.
 #}
 {% macro create_backend_tables() -%}
-    {%- if target.name != 'dev' -%}
+    {%- if target.name != 'dev' and not var('scratch_database', false) -%}
         {{ exceptions.raise_compiler_error(
-            "create_backend_tables only runs against the dev target; in "
+            "create_backend_tables only runs against the dev target (or a "
+            ~ "throwaway database named so with --vars '{scratch_database: true}'); in "
             ~ target.name ~ " the backend tables are the source of truth."
         ) }}
     {%- endif -%}
     {%- for table_name in backend_table_names() -%}
-        {%- if load_relation(api.Relation.create(schema='main', identifier=table_name)) is none -%}
+        {%- if load_relation(api.Relation.create(schema=target.schema, identifier=table_name)) is none -%}
             {%- do run_query(backend_table_ddl(table_name)) -%}
-            {{ log("created backend table main." ~ table_name, info=True) }}
+            {{ log("created backend table " ~ target.schema ~ "." ~ table_name, info=True) }}
         {%- endif -%}
     {%- endfor -%}
 {%- endmacro %}
@@ -99,16 +134,16 @@
         {{ return('select 1') }}
     {%- endif -%}
     {%- set backend_relation = load_relation(
-        api.Relation.create(schema='main', identifier=table_name)
+        api.Relation.create(schema=target.schema, identifier=table_name)
     ) -%}
     {%- if backend_relation is not none or var('dry_run', false) -%}
-        {{ log("sample backend: main." ~ table_name ~ " not loaded ("
+        {{ log("sample backend: " ~ target.schema ~ "." ~ table_name ~ " not loaded ("
             ~ ("dry run" if var('dry_run', false) else "it exists; left as it is") ~ ")", info=True) }}
         {{ return('select 1') }}
     {%- endif -%}
     {%- do run_query(backend_table_ddl(table_name)) -%}
     {%- set columns = adapter.get_columns_in_relation(seed_relation) -%}
-    insert into main.{{ table_name }} (
+    insert into {{ target.schema }}.{{ table_name }} (
         {{ columns | map(attribute='name') | join(', ') }}
     )
     select

@@ -6,6 +6,6 @@
 #}
 {% macro create_dev_tables() -%}
     {% do create_backend_tables() %}
-    {% do create_sync_data_table(api.Relation.create(schema='main', identifier='sync_data')) %}
+    {% do create_sync_data_table(api.Relation.create(schema=target.schema, identifier='sync_data')) %}
     {% do adapter.commit() %}
 {%- endmacro %}

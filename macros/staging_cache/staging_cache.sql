@@ -100,6 +100,15 @@ changed as (
 
 {# Post-hook of a staging model: the index the cache lookup uses. #}
 {% macro index_staging_cache() -%}
+    {{ return(adapter.dispatch('index_staging_cache')()) }}
+{%- endmacro %}
+
+{% macro sqlite__index_staging_cache() -%}
     create index if not exists {{ this.schema }}.{{ this.identifier }}__cache
     on {{ this.identifier }} (reject_key, source_fingerprint)
+{%- endmacro %}
+
+{% macro postgres__index_staging_cache() -%}
+    create index if not exists {{ this.identifier }}__cache
+    on {{ this }} (reject_key, source_fingerprint)
 {%- endmacro %}

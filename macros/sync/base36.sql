@@ -6,7 +6,7 @@
 {% macro base36(expr, width=9) -%}
     {%- set alphabet = "'0123456789abcdefghijklmnopqrstuvwxyz'" -%}
     {%- for position in range(width - 1, -1, -1) -%}
-        substr({{ alphabet }}, (({{ expr }}) / {{ 36 ** position }}) % 36 + 1, 1)
+        substr({{ alphabet }}, cast((({{ expr }}) / {{ 36 ** position }}) % 36 + 1 as integer), 1)
         {%- if not loop.last %} || {% endif %}
     {%- endfor -%}
 {%- endmacro %}

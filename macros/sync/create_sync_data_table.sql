@@ -38,3 +38,28 @@
         {%- endcall -%}
     {%- endfor -%}
 {%- endmacro %}
+
+{#-
+    PostgreSQL: the same table, keys and indexes; updated_at is set by the
+    merge itself (the SQLite trigger's job).
+-#}
+{% macro postgres__create_sync_data_table(relation) -%}
+    {%- call statement('create_sync_data_table', auto_begin=False) -%}
+        create table if not exists {{ relation }} (
+            id text primary key,
+            user_id text not null references {{ relation.schema }}.users (id) on delete cascade,
+            entity_type text not null,
+            entity_id text not null,
+            data text not null,
+            checksum text not null,
+            version integer default 1,
+            created_at timestamp default current_timestamp,
+            updated_at timestamp default current_timestamp,
+            deleted_at timestamp,
+            unique (user_id, entity_type, entity_id)
+        );
+        create index if not exists idx_sync_data_user_id on {{ relation }} (user_id);
+        create index if not exists idx_sync_data_entity_type on {{ relation }} (entity_type);
+        create index if not exists idx_sync_data_updated_at on {{ relation }} (updated_at)
+    {%- endcall -%}
+{%- endmacro %}

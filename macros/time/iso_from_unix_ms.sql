@@ -46,3 +46,8 @@
     ) as cycles
 )
 {%- endmacro %}
+
+{#- PostgreSQL: iso_from_unix_ms() is installed by install_js_functions; it truncates to whole ms. -#}
+{% macro postgres__iso_from_unix_ms(expr) -%}
+iso_from_unix_ms(cast(cast({{ expr }} as text) as double precision))
+{%- endmacro %}

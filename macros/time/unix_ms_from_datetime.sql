@@ -105,3 +105,118 @@
     ) as fields
 )
 {%- endmacro %}
+
+{#
+    A practice_sessions DATETIME as Unix ms, whatever it holds: text in one of
+    the two forms (unix_ms_from_datetime_text), or a number of ms within a
+    JavaScript Date's range, truncated. Null when it is neither.
+    Arguments:
+    - column: the DATETIME column
+    - allow_empty: '' means "not set" (null) rather than unreadable text
+#}
+{% macro datetime_ms(column, allow_empty=false) -%}
+case
+    when {{ value_type(column) }} = 'text'
+        {%- if allow_empty %} and cast({{ column }} as text) != ''{% endif %}
+        then {{ unix_ms_from_datetime_text(column) }}
+    when {{ value_type(column) }} in ('integer', 'real')
+        then
+            case
+                when abs({{ as_number(column) }}) <= 8640000000000000
+                    then {{ whole_ms(column) }}
+            end
+end
+{%- endmacro %}
+
+{#-
+    PostgreSQL: the same two forms, read with a regular expression. A text of
+    digits is read as ms, as SQLite's NUMERIC affinity stores such a text as a
+    number. Days come from the proleptic Gregorian calendar by arithmetic
+    (years 0000-9999 included, which PostgreSQL dates cannot all name).
+-#}
+{% macro postgres__unix_ms_from_datetime_text(expr) -%}
+(
+    select
+        case
+            when numeric_text.n is not null
+                then
+                    case
+                        when abs(numeric_text.n) <= 8640000000000000
+                            then cast(trunc(numeric_text.n) as bigint)
+                    end
+            when
+                fields.mo between 1 and 12
+                and fields.d between 1 and case
+                    when fields.mo in (4, 6, 9, 11) then 30
+                    when fields.mo != 2 then 31
+                    when
+                        (fields.y % 4 = 0 and fields.y % 100 != 0)
+                        or fields.y % 400 = 0
+                        then 29
+                    else 28
+                end
+                and fields.hh <= 23
+                and fields.mi <= 59
+                and fields.ss <= 59
+                and fields.offset_hh <= 23
+                and fields.offset_mi <= 59
+                then (
+                    (
+                        floor((fields.y - (fields.mo <= 2)::int) / 400.0) * 146097
+                        + (
+                            (fields.y - (fields.mo <= 2)::int)
+                            - floor((fields.y - (fields.mo <= 2)::int) / 400.0) * 400
+                        ) * 365
+                        + floor((
+                            (fields.y - (fields.mo <= 2)::int)
+                            - floor((fields.y - (fields.mo <= 2)::int) / 400.0) * 400
+                        ) / 4)
+                        - floor((
+                            (fields.y - (fields.mo <= 2)::int)
+                            - floor((fields.y - (fields.mo <= 2)::int) / 400.0) * 400
+                        ) / 100)
+                        + floor((153 * (fields.mo + case when fields.mo > 2 then -3 else 9 end) + 2) / 5)
+                        + fields.d - 1
+                        - 719468
+                    ) * 86400000
+                    + fields.hh * 3600000
+                    + fields.mi * 60000
+                    + fields.ss * 1000
+                    + fields.ms
+                    - fields.offset_sign
+                    * (fields.offset_hh * 60 + fields.offset_mi) * 60000
+                )::bigint
+        end
+    from (
+        select
+            case
+                when raw.t ~ '^-?([0-9]+\.?[0-9]*|\.[0-9]+)$'
+                    then cast(raw.t as numeric)
+            end as n,
+            regexp_match(
+                raw.t,
+                '^([0-9]{4})-([0-9]{2})-([0-9]{2})(?: |T)([0-9]{2}):([0-9]{2}):([0-9]{2})'
+                || '(?:\.([0-9]+))?((?:Z|[+-][0-9]{2}:[0-9]{2})?)$'
+            ) as m,
+            raw.t
+        from (select cast({{ expr }} as text) as t) as raw
+    ) as numeric_text
+    left join lateral (
+        select
+            numeric_text.m[1]::int as y,
+            numeric_text.m[2]::int as mo,
+            numeric_text.m[3]::int as d,
+            numeric_text.m[4]::int as hh,
+            numeric_text.m[5]::int as mi,
+            numeric_text.m[6]::int as ss,
+            substr(coalesce(numeric_text.m[7], '') || '000', 1, 3)::int as ms,
+            case when numeric_text.m[8] like '-%' then -1 else 1 end as offset_sign,
+            coalesce(nullif(substr(numeric_text.m[8], 2, 2), '')::int, 0) as offset_hh,
+            coalesce(nullif(substr(numeric_text.m[8], 5, 2), '')::int, 0) as offset_mi
+        where
+            numeric_text.m is not null
+            -- the space form carries no zone; a zone needs the T form
+            and (substr(numeric_text.t, 11, 1) = 'T' or numeric_text.m[8] = '')
+    ) as fields on true
+)
+{%- endmacro %}

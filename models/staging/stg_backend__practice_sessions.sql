@@ -39,22 +39,8 @@
 instants as (
     select
         changed.*,
-        case
-            when {{ value_type('started_at') }} = 'text'
-                then {{ unix_ms_from_datetime_text('started_at') }}
-            when {{ value_type('started_at') }} in ('integer', 'real')
-                and abs(started_at) <= 8640000000000000
-                then cast(started_at as integer)
-        end as started_at_ms,
-        case
-            when
-                {{ value_type('completed_at') }} = 'text'
-                and completed_at != ''
-                then {{ unix_ms_from_datetime_text('completed_at') }}
-            when {{ value_type('completed_at') }} in ('integer', 'real')
-                and abs(completed_at) <= 8640000000000000
-                then cast(completed_at as integer)
-        end as completed_at_ms
+        {{ datetime_ms('started_at') }} as started_at_ms,
+        {{ datetime_ms('completed_at', allow_empty=true) }} as completed_at_ms
     from changed
 ),
 
@@ -93,8 +79,7 @@ documented as materialized (
                 || {{ js_string(iso_from_unix_ms('started_at_ms')) }}
                 || ',"completedAt":'
                 || case
-                    when completed_at is null or completed_at = '' or completed_at = 0
-                        then 'null'
+                    when {{ is_unset_timestamp('completed_at') }} then 'null'
                     else {{ js_string(iso_from_unix_ms('completed_at_ms')) }}
                 end
                 || ',"pausedDuration":' || {{ js_value_or('paused_duration', '0') }}

@@ -5,6 +5,6 @@
 
 select {{ column_name }}, {{ text_column }}
 from {{ model }}
-where {{ column_name }} is not {{ sha256_hex(text_column) }}
+where {{ column_name }} is distinct from {{ sha256_hex(text_column) }}
 
 {% endtest %}

@@ -46,7 +46,7 @@ missing_or_stale as (
             and documents.entity_id = synced.entity_id
     where
         documents.reject_reason is null
-        and synced.checksum is not documents.checksum
+        and synced.checksum is distinct from documents.checksum
 ),
 
 rejected_but_synced_or_extra as (

@@ -1,0 +1,132 @@
+"""The PostgreSQL side of the tests: one schema per test in the server that
+scripts/with_postgres.sh (make test, CI) starts, named by SYNC_PG_* like the
+profile's `postgres` target.
+
+Rows reach PostgreSQL as SQLite stored them: a fixture is inserted into a
+SQLite database first (so D1's column affinities apply), then copied value by
+value. A value that a typed PostgreSQL column cannot hold (text in an INTEGER
+column, a BLOB) makes its row SQLite-only; `mirror_backend` names those rows.
+'' in a number column becomes NULL, which the contract reads the same way.
+"""
+
+import os
+import sqlite3
+import uuid
+
+import pytest
+from conftest import BACKEND_COLUMNS, run_dbt
+
+try:
+    import psycopg2
+except ImportError:  # pragma: no cover - installed with dbt-postgres
+    psycopg2 = None
+
+# The PostgreSQL backend's types (backend_ddl_for_engine): every other column is text.
+NUMERIC_COLUMNS = {
+    "logbook_entries": {"timestamp", "duration", "created_at", "updated_at"},
+    "goals": {"target_date", "progress", "created_at", "updated_at", "completed_at"},
+    "practice_sessions": {
+        "paused_duration",
+        "accuracy_percentage",
+        "notes_attempted",
+        "notes_correct",
+    },
+    "users": set(),
+}
+TABLE_ORDER = ["users", "practice_sessions", "logbook_entries", "goals"]
+
+
+def server_settings():
+    port = os.environ.get("SYNC_PG_PORT")
+    if not port:
+        pytest.fail(
+            "No PostgreSQL server: run the tests through scripts/with_postgres.sh "
+            "(make test does), or set SYNC_PG_HOST/PORT/USER/DATABASE."
+        )
+    return {
+        "host": os.environ.get("SYNC_PG_HOST", "127.0.0.1"),
+        "port": int(port),
+        "user": os.environ.get("SYNC_PG_USER", "postgres"),
+        "password": os.environ.get("SYNC_PG_PASSWORD", ""),
+        "dbname": os.environ.get("SYNC_PG_DATABASE", "sync"),
+    }
+
+
+class PostgresSchema:
+    """A fresh schema with the backend tables and sync_data, for one test."""
+
+    def __init__(self, tmp_path):
+        self.schema = "t_" + uuid.uuid4().hex[:12]
+        self.tmp_path = tmp_path
+        self.conn = psycopg2.connect(**server_settings())
+        self.conn.autocommit = True
+        self.execute(f"create schema {self.schema}")
+        self.dbt("run-operation", "create_dev_tables", "--vars", "{scratch_database: true}")
+
+    def dbt(self, *args, expect_ok=True):
+        """dbt against this schema (target postgres); logs beside the test."""
+        target = ["--target", "postgres"]
+        return run_dbt(
+            self.tmp_path / "pg-placeholder.db",
+            *args,
+            *target,
+            expect_ok=expect_ok,
+            env={"SYNC_PG_SCHEMA": self.schema},
+        )
+
+    def execute(self, sql, params=()):
+        with self.conn.cursor() as cur:
+            cur.execute(sql, params)
+
+    def query(self, sql, params=()):
+        with self.conn.cursor() as cur:
+            cur.execute(sql, params)
+            names = [d[0] for d in cur.description]
+            return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+    def sync_data(self):
+        rows = self.query(f"select * from {self.schema}.sync_data")
+        return {(r["entity_type"], r["entity_id"]): r for r in rows}
+
+    def close(self):
+        self.execute(f"drop schema if exists {self.schema} cascade")
+        self.execute(f"drop schema if exists {self.schema}_work cascade")
+        self.conn.close()
+
+
+def mirror_backend(sqlite_path, pg):
+    """Copy the backend rows of a SQLite database into pg; return the
+    {(table, id)} of rows PostgreSQL cannot hold (left out)."""
+    left_out = set()
+    with sqlite3.connect(sqlite_path) as conn:
+        for table in TABLE_ORDER:
+            columns = BACKEND_COLUMNS[table]
+            typed = ", ".join(f"{c}, typeof({c})" for c in columns)
+            for values in conn.execute(f"select {typed} from {table}"):
+                row = {}
+                fits = True
+                for i, column in enumerate(columns):
+                    value, storage = values[2 * i], values[2 * i + 1]
+                    if storage == "blob" or (storage == "text" and "\x00" in value):
+                        # PostgreSQL text holds no NUL character
+                        fits = False
+                    elif column in NUMERIC_COLUMNS[table]:
+                        if storage == "text" and value == "":
+                            # '' in a number column: the contract reads it as NULL
+                            value = None
+                        else:
+                            fits = fits and storage in ("integer", "real", "null")
+                    elif storage in ("integer", "real"):
+                        # a text column (DATETIME) holding a number: its text
+                        value = repr(value) if storage == "real" else str(value)
+                    row[column] = value
+                if not fits:
+                    left_out.add((table, row["id"]))
+                    continue
+                names = ", ".join(columns)
+                marks = ", ".join(["%s"] * len(columns))
+                pg.execute(
+                    f"insert into {pg.schema}.{table} ({names}) values ({marks})",
+                    [row[c] for c in columns],
+                )
+    return left_out

@@ -1,0 +1,285 @@
+"""The same project on PostgreSQL (issue 8): byte-identical documents and
+checksums for the same source rows, and the operations (re-run, change
+detection, dry run, history, rejects, rollback, verification) on a server.
+"""
+
+import hashlib
+import json
+import random
+import time
+
+import psycopg2
+import pytest
+import rowgen
+import test_migration as contract
+from conftest import ENTITY_TABLES, fetch_sync_data, insert_rows, oracle_for_database, run_dbt
+from pg import PostgresSchema, mirror_backend, server_settings
+
+
+@pytest.fixture
+def pg(tmp_path):
+    schema = PostgresSchema(tmp_path)
+    yield schema
+    schema.close()
+
+
+def load_contract_fixture(db):
+    insert_rows(db, "users", contract.USERS)
+    insert_rows(db, "logbook_entries", contract.LOGBOOK)
+    insert_rows(db, "goals", contract.GOALS)
+    insert_rows(db, "practice_sessions", contract.SESSIONS)
+
+
+def both_engines(db, pg):
+    """Run the project on the SQLite database and its PostgreSQL copy; return
+    ({key: row} of SQLite, of PostgreSQL, the keys PostgreSQL cannot hold)."""
+    left_out = mirror_backend(db, pg)
+    run_dbt(db, "run")
+    pg.dbt("run")
+    entity_of = {v: k for k, v in ENTITY_TABLES.items()}
+    skipped = {(entity_of[table], key) for table, key in left_out if table in entity_of}
+    return fetch_sync_data(db), pg.sync_data(), skipped
+
+
+def assert_identical(sqlite_rows, pg_rows, skipped):
+    expected = {k: v for k, v in sqlite_rows.items() if k not in skipped}
+    assert set(pg_rows) == set(expected)
+    differences = [
+        (key, expected[key]["data"], pg_rows[key]["data"])
+        for key in expected
+        if (expected[key]["data"], expected[key]["checksum"], expected[key]["version"])
+        != (pg_rows[key]["data"], pg_rows[key]["checksum"], pg_rows[key]["version"])
+    ]
+    assert differences == []
+    for row in pg_rows.values():
+        assert row["checksum"] == hashlib.sha256(row["data"].encode()).hexdigest()
+
+
+def test_contract_fixture_is_byte_identical_on_both_engines(db, pg):
+    load_contract_fixture(db)
+    sqlite_rows, pg_rows, skipped = both_engines(db, pg)
+    # the rows a typed column cannot hold: text in logbook_entries.duration
+    assert skipped == {("logbook_entry", "le_b")}
+    assert_identical(sqlite_rows, pg_rows, skipped)
+    # the number-formatting and unicode cases, spelled out
+    for key, data in contract.EXPECTED_DATA.items():
+        assert pg_rows[key]["data"] == data
+    le_c = json.loads(pg_rows[("logbook_entry", "le_c")]["data"])
+    assert pg_rows[("logbook_entry", "le_c")]["data"].count('"tempo":96,') == 1
+    assert le_c["techniques"] == ["legato", "\U0001f3b9"]
+    assert (
+        '"metadata":{"0":"zero","1":"one","b":2,"a":{"k":[1.5,2.5,1e+21,1e-7,0.1]}}'
+        in (pg_rows[("logbook_entry", "le_c")]["data"])
+    )
+    goal = json.loads(pg_rows[("goal", "g_a")]["data"])
+    assert pg_rows[("goal", "g_a")]["data"].count('"progress":33.333333333333336,') == 1
+    assert goal["progress"] == 100 / 3
+    assert (len(sqlite_rows), len(pg_rows)) == (11, 10)
+
+
+@pytest.mark.parametrize("seed", [11, 12])
+def test_random_rows_are_byte_identical_on_both_engines(db, pg, seed):
+    rng = random.Random(seed)
+    users = ["u_1", "u_2", "u_3"]
+    insert_rows(db, "users", [{"id": u, "email": f"{u}@example.com"} for u in users])
+    insert_rows(db, "logbook_entries", [rowgen.logbook_entry(rng, i, users) for i in range(120)])
+    insert_rows(db, "goals", [rowgen.goal(rng, i, users) for i in range(120)])
+    insert_rows(
+        db, "practice_sessions", [rowgen.practice_session(rng, i, users) for i in range(120)]
+    )
+    sqlite_rows, pg_rows, skipped = both_engines(db, pg)
+    # rowgen puts a NUL character in about one text in ten, and text such as
+    # '90 min' in logbook durations: those rows stay SQLite-only
+    assert len(pg_rows) > 150
+    assert len(skipped) < len(sqlite_rows) / 2
+    assert_identical(sqlite_rows, pg_rows, skipped)
+    # and both are what JavaScript gives
+    expected = oracle_for_database(db)
+    wrong = [k for k, row in pg_rows.items() if expected[k].get("data") != row["data"]]
+    assert wrong == []
+
+
+def runs(pg):
+    return {
+        r["entity_type"]: (
+            r["status"],
+            r["processed_count"],
+            r["inserted_count"],
+            r["updated_count"],
+            r["skipped_count"],
+            r["error_count"],
+        )
+        for r in pg.query(
+            f"select * from {pg.schema}.migration_runs"
+            " where started_at = (select max(started_at) from "
+            f"{pg.schema}.migration_runs) and status != 'rolled_back'"
+        )
+    }
+
+
+def test_rerun_change_detection_and_history_on_postgres(db, pg):
+    load_contract_fixture(db)
+    mirror_backend(db, pg)
+    pg.dbt("build")
+    first = pg.sync_data()
+    assert {v["version"] for v in first.values()} == {1}
+    history = pg.query(f"select * from {pg.schema}.migration_runs order by entity_type")
+    assert [(h["entity_type"], h["inserted_count"], h["error_count"]) for h in history] == [
+        ("goal", 3, 0),
+        ("logbook_entry", 2, 0),
+        ("practice_session", 5, 0),
+    ]
+    # a second run writes nothing
+    pg.dbt("run")
+    assert pg.sync_data() == first
+    # one changed row: exactly that row moves, to version 2
+    pg.execute(f"update {pg.schema}.goals set title = 'Two thirds' where id = 'g_a'")
+    pg.dbt("run")
+    after = pg.sync_data()
+    moved = {k for k in after if after[k] != first[k]}
+    assert moved == {("goal", "g_a")}
+    assert after[("goal", "g_a")]["version"] == 2
+    assert json.loads(after[("goal", "g_a")]["data"])["title"] == "Two thirds"
+    assert after[("goal", "g_a")]["id"] == first[("goal", "g_a")]["id"]
+
+
+def test_dry_run_and_rollback_on_postgres(db, pg):
+    load_contract_fixture(db)
+    mirror_backend(db, pg)
+    csv_path = pg.tmp_path / "plan.csv"
+    out = pg.dbt(
+        "run", "--vars", json.dumps({"dry_run": True, "dry_run_csv": str(csv_path)})
+    ).stdout
+    assert "dry run goal: would insert=3 update=0 leave unchanged=0 reject=0" in out
+    assert "dry run logbook_entry: would insert=2 update=0 leave unchanged=0 reject=0" in out
+    assert "dry run practice_session: would insert=5 update=0 leave unchanged=0 reject=0" in out
+    assert pg.sync_data() == {}
+    assert pg.query(
+        "select count(*) as n from information_schema.tables"
+        " where table_schema = %s and table_name = 'migration_runs'",
+        (pg.schema,),
+    ) == [{"n": 0}]
+    pg.dbt("run")
+    assert len(pg.sync_data()) == 10
+    pg.dbt("run-operation", "rollback_sync_data", "--args", "{entity_types: goal, confirm: true}")
+    left = pg.sync_data()
+    assert {k[0] for k in left} == {"logbook_entry", "practice_session"}
+    assert len(left) == 7
+    rolled = pg.query(
+        f"select entity_type, deleted_count from {pg.schema}.migration_runs"
+        " where status = 'rolled_back'"
+    )
+    assert rolled == [{"entity_type": "goal", "deleted_count": 3}]
+
+
+def test_bad_json_is_rejected_and_the_rest_migrates_on_postgres(db, pg):
+    load_contract_fixture(db)
+    mirror_backend(db, pg)
+    pg.execute(f"update {pg.schema}.goals set milestones = '[{{oops' where id = 'g_a'")
+    pg.dbt("run")
+    rows = pg.sync_data()
+    assert ("goal", "g_a") not in rows
+    assert len(rows) == 9
+    rejects = pg.query(
+        f"select entity_type, entity_key, reason from {pg.schema}.migration_rejects"
+        " order by entity_type, entity_key"
+    )
+    assert {
+        "entity_type": "goal",
+        "entity_key": "g_a",
+        "reason": ("invalid_json: milestones: not valid JSON"),
+    } in rejects
+
+
+def test_verification_tests_catch_corruption_on_postgres(db, pg):
+    load_contract_fixture(db)
+    mirror_backend(db, pg)
+    pg.dbt("build")
+    pg.execute(
+        f"update {pg.schema}.sync_data set checksum = repeat('0', 64)"
+        " where entity_type = 'goal' and entity_id = 'g_a'"
+    )
+    out = pg.dbt("test", "--select", "sync_data", expect_ok=False).stdout
+    assert "is_sha256_of_sync_data_checksum" in out
+    assert "reconciles_with_source_sync_data" in out
+
+
+def test_api_rows_untouched_and_full_refresh_ignored_on_postgres(db, pg):
+    load_contract_fixture(db)
+    mirror_backend(db, pg)
+    api_rows = [
+        ("sync_api_1", "u_1", "device_state", "le_a", '{"x":1}', "abc", 7),
+        ("sync_api_2", "u_2", "setting", "theme", '{"dark":true}', "def", 3),
+    ]
+    for row in api_rows:
+        pg.execute(
+            f"insert into {pg.schema}.sync_data"
+            " (id, user_id, entity_type, entity_id, data, checksum, version)"
+            " values (%s, %s, %s, %s, %s, %s, %s)",
+            row,
+        )
+    pg.dbt("run")
+    out = pg.dbt("run", "--full-refresh").stdout
+    assert "--full-refresh ignored" in out
+    kept = pg.query(
+        "select id, user_id, entity_type, entity_id, data, checksum, version"
+        f" from {pg.schema}.sync_data where entity_type in ('device_state', 'setting')"
+        " order by id"
+    )
+    assert [tuple(r.values()) for r in kept] == api_rows
+    assert len(pg.sync_data()) == 12
+
+
+def test_user_and_entity_filters_on_postgres(db, pg):
+    load_contract_fixture(db)
+    mirror_backend(db, pg)
+    pg.dbt("run", "--vars", "{user_id: u_2}")
+    assert sorted(pg.sync_data()) == [
+        ("goal", "g_b"),
+        ("goal", "g_c"),
+        ("logbook_entry", "le_c"),
+        ("practice_session", "ps_c"),
+        ("practice_session", "ps_e"),
+    ]
+    quoted = contract.QUOTED_USER.replace("'", "''")
+    out = pg.dbt("run", "--vars", "{user_id: '" + quoted + "'}").stdout
+    assert "inserted=1 updated=0 unchanged=0" in out
+    assert pg.sync_data()[("practice_session", "ps_d")]["user_id"] == contract.QUOTED_USER
+    assert pg.query(f"select count(*) as n from {pg.schema}.users") == [{"n": 3}]
+    pg.dbt("run", "--select", "tag:goal+")
+    assert {k[0] for k in pg.sync_data()} == {"goal", "logbook_entry", "practice_session"}
+    assert len(pg.sync_data()) == 7
+
+
+def test_preflight_names_what_is_missing_on_postgres(pg):
+    pg.execute(f"alter table {pg.schema}.logbook_entries drop column mood")
+    pg.execute(f"drop table {pg.schema}.goals")
+    out = pg.dbt("run", expect_ok=False).stdout
+    assert "the backend table goals is missing" in out
+    assert "the backend table logbook_entries lacks column(s) mood" in out
+    assert pg.sync_data() == {}
+
+
+def test_locked_sync_data_waits_then_fails_clearly_on_postgres(db, pg):
+    load_contract_fixture(db)
+    mirror_backend(db, pg)
+    # another session (the API, a migration) holds sync_data exclusively
+    holder = psycopg2.connect(**server_settings())
+    cur = holder.cursor()
+    cur.execute(f"lock table {pg.schema}.sync_data in access exclusive mode")
+    try:
+        started = time.monotonic()
+        proc = pg.dbt("run", "--vars", "{busy_timeout_ms: 1500}", expect_ok=False)
+        assert time.monotonic() - started > 1.5
+    finally:
+        holder.rollback()
+        holder.close()
+    assert "lock timeout" in proc.stdout
+    assert "locked by another writer" in proc.stdout and "busy_timeout_ms" in proc.stdout
+    assert pg.sync_data() == {}
+    failed = pg.query(f"select entity_type, status from {pg.schema}.migration_runs order by 1")
+    assert failed == [
+        {"entity_type": "goal", "status": "failed"},
+        {"entity_type": "logbook_entry", "status": "failed"},
+        {"entity_type": "practice_session", "status": "failed"},
+    ]
