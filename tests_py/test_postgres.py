@@ -283,3 +283,35 @@ def test_locked_sync_data_waits_then_fails_clearly_on_postgres(db, pg):
         {"entity_type": "logbook_entry", "status": "failed"},
         {"entity_type": "practice_session", "status": "failed"},
     ]
+
+
+def cached(pg, table):
+    """{entity_id: (xmin, source_fingerprint, data)} of a staging table: a
+    row's xmin is the transaction that wrote it, so a kept row keeps it."""
+    rows = pg.query(
+        f"select entity_id, xmin::text as xmin, source_fingerprint, data"
+        f" from {pg.schema}_work.stg_backend__{table}"
+    )
+    return {r["entity_id"]: (r["xmin"], r["source_fingerprint"], r["data"]) for r in rows}
+
+
+def test_staging_cache_rebuilds_only_changed_rows_on_postgres(db, pg):
+    load_contract_fixture(db)
+    mirror_backend(db, pg)
+    pg.dbt("run")
+    tables = ("goals", "logbook_entries", "practice_sessions")
+    before = {table: cached(pg, table) for table in tables}
+    pg.execute(f"update {pg.schema}.goals set progress = 75.5 where id = 'g_a'")
+    pg.execute(f"delete from {pg.schema}.practice_sessions where id = 'ps_e'")
+    out = pg.dbt("run").stdout
+    assert "migration goal: success processed=3 inserted=0 updated=1 unchanged=2" in out
+    after = {table: cached(pg, table) for table in tables}
+    assert after["logbook_entries"] == before["logbook_entries"]
+    assert set(after["practice_sessions"]) == set(before["practice_sessions"]) - {"ps_e"}
+    for kept in after["practice_sessions"]:
+        assert after["practice_sessions"][kept] == before["practice_sessions"][kept]
+    for kept in ("g_b", "g_c"):
+        assert after["goals"][kept] == before["goals"][kept]
+    xmin, fingerprint, data = after["goals"]["g_a"]
+    assert xmin != before["goals"]["g_a"][0] and fingerprint != before["goals"]["g_a"][1]
+    assert '"progress":75.5,' in data
