@@ -200,6 +200,9 @@ end
             ) as m,
             raw.t
         from (select cast({{ expr }} as text) as t) as raw
+        {#- a fence: without it the planner inlines m and runs the
+            regular expression once per capture group it reads #}
+        offset 0
     ) as numeric_text
     left join lateral (
         select
