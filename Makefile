@@ -63,10 +63,13 @@ lint: setup
 	mkdir -p target/lint
 	SYNC_DB_PATH=target/lint/lint.db $(VENV)/bin/pre-commit run --all-files --show-diff-on-failure
 
-# PostgreSQL from Debian's packages, for the second engine's tests.
+# PostgreSQL from Debian's packages, for the second engine's tests (the tests
+# start their own cluster; the package's default one is not wanted).
 postgres:
-	@ls /usr/lib/postgresql/*/bin/initdb > /dev/null 2>&1 \
-	  || { apt-get update -qq && apt-get install -y -qq postgresql; }
+	@ls /usr/lib/postgresql/*/bin/initdb > /dev/null 2>&1 || { \
+	  mkdir -p /etc/postgresql-common \
+	  && echo 'create_main_cluster = false' > /etc/postgresql-common/createcluster.conf \
+	  && apt-get update -qq && apt-get install -y -qq postgresql; }
 
 # Every test, on both engines: dbt's own tests on the embedded dev database
 # are part of the pytest suite, which drives dbt against throwaway SQLite
@@ -76,7 +79,7 @@ test: lint browser postgres
 	scripts/with_postgres.sh $(VENV)/bin/pytest -q tests_py
 
 # Only the PostgreSQL tests (tests_py/test_postgres.py), on a throwaway
-# cluster, or on the server SYNC_PG_HOST/PORT/USER/DATABASE name.
+# cluster, or on the test server SYNC_PG_TEST_HOST/PORT/USER/DATABASE name.
 test-postgres: setup postgres
 	scripts/with_postgres.sh $(VENV)/bin/pytest -q tests_py/test_postgres.py
 
@@ -94,7 +97,10 @@ migrate: setup check-db
 	$(DBT) build --target $(TARGET) --vars "$$($(PY) scripts/dbt_vars.py)"
 
 # The verification queries (analyses/verify_migration.sql) on TARGET's database.
+# SQLite targets only; on PostgreSQL compile the analysis and run it with psql.
 verify: setup
+	@if [ "$(TARGET)" = postgres ]; then \
+	  echo "make verify reads SQLite files; on PostgreSQL: dbt compile --target postgres --select verify_migration, then psql -f target/compiled/sync_data_migration/analyses/verify_migration.sql" >&2; exit 2; fi
 	$(DBT) compile --quiet --target $(TARGET) --select verify_migration > /dev/null
 	sqlite3 -header -column \
 	  -cmd ".load $(basename $(CRYPTO_EXT))" \

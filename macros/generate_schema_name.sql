@@ -6,10 +6,21 @@
 {% macro generate_schema_name(custom_schema_name, node) -%}
     {%- if custom_schema_name is none -%}
         {{ target.schema }}
-    {%- elif target.type == 'sqlite' -%}
-        {{ custom_schema_name | trim }}
     {%- else -%}
-        {#- a server database: a schema beside the target's, "<schema>_work" -#}
-        {{ target.schema }}_{{ custom_schema_name | trim }}
+        {{ adapter.dispatch('custom_schema_name')(custom_schema_name | trim) }}
     {%- endif -%}
+{%- endmacro %}
+
+{#
+    The schema a custom schema name (`work`) stands for on the engine.
+    Arguments:
+    - custom_schema_name: the name set in dbt_project.yml
+#}
+{% macro sqlite__custom_schema_name(custom_schema_name) -%}
+    {{ custom_schema_name }}
+{%- endmacro %}
+
+{#- a server database: a schema beside the target's, "<schema>_work" -#}
+{% macro postgres__custom_schema_name(custom_schema_name) -%}
+    {{ target.schema }}_{{ custom_schema_name }}
 {%- endmacro %}

@@ -1,25 +1,24 @@
 """The PostgreSQL side of the tests: one schema per test in the server that
-scripts/with_postgres.sh (make test, CI) starts, named by SYNC_PG_* like the
-profile's `postgres` target.
+scripts/with_postgres.sh (make test, CI) starts, named by SYNC_PG_TEST_*.
+The tests never read the SYNC_PG_* variables an operator sets for a real run:
+a shell pointed at production cannot aim the tests at it by accident.
 
 Rows reach PostgreSQL as SQLite stored them: a fixture is inserted into a
 SQLite database first (so D1's column affinities apply), then copied value by
 value. A value that a typed PostgreSQL column cannot hold (text in an INTEGER
-column, a BLOB) makes its row SQLite-only; `mirror_backend` names those rows.
-'' in a number column becomes NULL, which the contract reads the same way.
+column, a BLOB, a NUL character) makes its row SQLite-only; `mirror_backend`
+names those rows. '' in an optional Unix-ms column (goals.target_date,
+goals.completed_at) becomes NULL, which the contract reads the same way.
 """
 
 import os
 import sqlite3
 import uuid
 
+import psycopg2
+import psycopg2.extras
 import pytest
 from conftest import BACKEND_COLUMNS, run_dbt
-
-try:
-    import psycopg2
-except ImportError:  # pragma: no cover - installed with dbt-postgres
-    psycopg2 = None
 
 # The PostgreSQL backend's types (backend_ddl_for_engine): every other column is text.
 NUMERIC_COLUMNS = {
@@ -34,21 +33,23 @@ NUMERIC_COLUMNS = {
     "users": set(),
 }
 TABLE_ORDER = ["users", "practice_sessions", "logbook_entries", "goals"]
+# Where the contract reads '' exactly as NULL ("NULL, '' or 0 -> null").
+EMPTY_IS_NULL = {("goals", "target_date"), ("goals", "completed_at")}
 
 
 def server_settings():
-    port = os.environ.get("SYNC_PG_PORT")
+    port = os.environ.get("SYNC_PG_TEST_PORT")
     if not port:
         pytest.fail(
-            "No PostgreSQL server: run the tests through scripts/with_postgres.sh "
-            "(make test does), or set SYNC_PG_HOST/PORT/USER/DATABASE."
+            "No PostgreSQL test server: run the tests through scripts/with_postgres.sh "
+            "(make test does), or set SYNC_PG_TEST_HOST/PORT/USER/DATABASE."
         )
     return {
-        "host": os.environ.get("SYNC_PG_HOST", "127.0.0.1"),
+        "host": os.environ.get("SYNC_PG_TEST_HOST", "127.0.0.1"),
         "port": int(port),
-        "user": os.environ.get("SYNC_PG_USER", "postgres"),
-        "password": os.environ.get("SYNC_PG_PASSWORD", ""),
-        "dbname": os.environ.get("SYNC_PG_DATABASE", "sync"),
+        "user": os.environ.get("SYNC_PG_TEST_USER", "postgres"),
+        "password": os.environ.get("SYNC_PG_TEST_PASSWORD", ""),
+        "dbname": os.environ.get("SYNC_PG_TEST_DATABASE", "sync"),
     }
 
 
@@ -65,13 +66,21 @@ class PostgresSchema:
 
     def dbt(self, *args, expect_ok=True):
         """dbt against this schema (target postgres); logs beside the test."""
-        target = ["--target", "postgres"]
+        settings = server_settings()
         return run_dbt(
             self.tmp_path / "pg-placeholder.db",
             *args,
-            *target,
+            "--target",
+            "postgres",
             expect_ok=expect_ok,
-            env={"SYNC_PG_SCHEMA": self.schema},
+            env={
+                "SYNC_PG_HOST": settings["host"],
+                "SYNC_PG_PORT": settings["port"],
+                "SYNC_PG_USER": settings["user"],
+                "SYNC_PG_PASSWORD": settings["password"],
+                "SYNC_PG_DATABASE": settings["dbname"],
+                "SYNC_PG_SCHEMA": self.schema,
+            },
         )
 
     def execute(self, sql, params=()):
@@ -101,32 +110,35 @@ def mirror_backend(sqlite_path, pg):
     with sqlite3.connect(sqlite_path) as conn:
         for table in TABLE_ORDER:
             columns = BACKEND_COLUMNS[table]
-            typed = ", ".join(f"{c}, typeof({c})" for c in columns)
-            for values in conn.execute(f"select {typed} from {table}"):
+            # each value, its storage class, and SQLite's own text of it
+            read = ", ".join(f"{c}, typeof({c}), cast({c} as text)" for c in columns)
+            batch = []
+            for values in conn.execute(f"select {read} from {table}"):
                 row = {}
                 fits = True
                 for i, column in enumerate(columns):
-                    value, storage = values[2 * i], values[2 * i + 1]
+                    value, storage, as_text = values[3 * i : 3 * i + 3]
                     if storage == "blob" or (storage == "text" and "\x00" in value):
                         # PostgreSQL text holds no NUL character
                         fits = False
                     elif column in NUMERIC_COLUMNS[table]:
-                        if storage == "text" and value == "":
-                            # '' in a number column: the contract reads it as NULL
+                        if storage == "text" and value == "" and (table, column) in EMPTY_IS_NULL:
                             value = None
                         else:
                             fits = fits and storage in ("integer", "real", "null")
                     elif storage in ("integer", "real"):
-                        # a text column (DATETIME) holding a number: its text
-                        value = repr(value) if storage == "real" else str(value)
+                        # a number in a text column (DATETIME): as SQLite writes it
+                        value = as_text
                     row[column] = value
-                if not fits:
+                if fits:
+                    batch.append([row[c] for c in columns])
+                else:
                     left_out.add((table, row["id"]))
-                    continue
-                names = ", ".join(columns)
-                marks = ", ".join(["%s"] * len(columns))
-                pg.execute(
-                    f"insert into {pg.schema}.{table} ({names}) values ({marks})",
-                    [row[c] for c in columns],
+            with pg.conn.cursor() as cur:
+                psycopg2.extras.execute_values(
+                    cur,
+                    f"insert into {pg.schema}.{table} ({', '.join(columns)}) values %s",
+                    batch,
+                    page_size=1000,
                 )
     return left_out

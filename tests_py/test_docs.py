@@ -170,6 +170,8 @@ class Browser:
     """Headless Chromium driven over the DevTools protocol (one page)."""
 
     FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+    # containers give /dev/shm 64 MB, too little for Chromium
+    EXTRA_FLAGS = ["--disable-dev-shm-usage"]
 
     def __init__(self):
         executable = shutil.which("chromium")
@@ -179,6 +181,7 @@ class Browser:
             [
                 executable,
                 *self.FLAGS,
+                *self.EXTRA_FLAGS,
                 "--remote-debugging-port=0",
                 f"--user-data-dir={self.profile}",
                 "--window-size=1400,1000",
@@ -187,18 +190,24 @@ class Browser:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        port_file = Path(self.profile) / "DevToolsActivePort"
-        deadline = time.monotonic() + 60
-        while not (port_file.exists() and port_file.read_text().strip()):
-            assert time.monotonic() < deadline, "Chromium did not open its DevTools port"
-            assert self.process.poll() is None, "Chromium exited at start"
-            time.sleep(0.1)
-        port = port_file.read_text().split()[0]
-        targets = json.loads(urlopen_text(f"http://127.0.0.1:{port}/json"))
-        page = next(t for t in targets if t["type"] == "page")
-        self.socket = websocket.create_connection(
-            page["webSocketDebuggerUrl"], suppress_origin=True, timeout=60
-        )
+        try:
+            port_file = Path(self.profile) / "DevToolsActivePort"
+            deadline = time.monotonic() + 60
+            while not (port_file.exists() and port_file.read_text().strip()):
+                assert time.monotonic() < deadline, "Chromium did not open its DevTools port"
+                assert self.process.poll() is None, "Chromium exited at start"
+                time.sleep(0.1)
+            port = port_file.read_text().split()[0]
+            targets = json.loads(urlopen_text(f"http://127.0.0.1:{port}/json"))
+            page = next(t for t in targets if t["type"] == "page")
+            self.socket = websocket.create_connection(
+                page["webSocketDebuggerUrl"], suppress_origin=True, timeout=60
+            )
+        except BaseException:
+            self.process.kill()
+            self.process.wait(timeout=30)
+            shutil.rmtree(self.profile, ignore_errors=True)
+            raise
         self.next_id = 0
 
     def call(self, method, **params):

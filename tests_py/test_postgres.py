@@ -6,6 +6,7 @@ detection, dry run, history, rejects, rollback, verification) on a server.
 import hashlib
 import json
 import random
+import sqlite3
 import time
 
 import psycopg2
@@ -14,6 +15,7 @@ import rowgen
 import test_migration as contract
 from conftest import ENTITY_TABLES, fetch_sync_data, insert_rows, oracle_for_database, run_dbt
 from pg import PostgresSchema, mirror_backend, server_settings
+from test_js_json import INVALID, javascript_answers, random_texts
 
 
 @pytest.fixture
@@ -32,13 +34,30 @@ def load_contract_fixture(db):
 
 def both_engines(db, pg):
     """Run the project on the SQLite database and its PostgreSQL copy; return
-    ({key: row} of SQLite, of PostgreSQL, the keys PostgreSQL cannot hold)."""
+    ({key: row} of SQLite, of PostgreSQL, the keys PostgreSQL cannot hold),
+    after checking that both reject the same rows for the same rule."""
     left_out = mirror_backend(db, pg)
     run_dbt(db, "run")
     pg.dbt("run")
     entity_of = {v: k for k, v in ENTITY_TABLES.items()}
     skipped = {(entity_of[table], key) for table, key in left_out if table in entity_of}
+    with sqlite3.connect(db) as conn:
+        on_sqlite = conn.execute("select entity_type, entity_key, reason from migration_rejects")
+        sqlite_rejects = {
+            (t, k): rule(reason) for t, k, reason in on_sqlite if (t, k) not in skipped
+        }
+    pg_rejects = {
+        (r["entity_type"], r["entity_key"]): rule(r["reason"])
+        for r in pg.query(f"select * from {pg.schema}.migration_rejects")
+    }
+    assert pg_rejects == sqlite_rejects
     return fetch_sync_data(db), pg.sync_data(), skipped
+
+
+def rule(reason):
+    """'<category>: <column>' of a reject reason (its detail quotes the value,
+    whose text may differ: 1.5e+15 on SQLite is 1500000000000000 in numeric)."""
+    return ": ".join(reason.split(": ")[:2])
 
 
 def assert_identical(sqlite_rows, pg_rows, skipped):
@@ -254,9 +273,17 @@ def test_user_and_entity_filters_on_postgres(db, pg):
 def test_preflight_names_what_is_missing_on_postgres(pg):
     pg.execute(f"alter table {pg.schema}.logbook_entries drop column mood")
     pg.execute(f"drop table {pg.schema}.goals")
+    pg.execute(
+        f"alter table {pg.schema}.practice_sessions"
+        " alter column started_at type timestamp using null"
+    )
     out = pg.dbt("run", expect_ok=False).stdout
     assert "the backend table goals is missing" in out
     assert "the backend table logbook_entries lacks column(s) mood" in out
+    assert (
+        "the backend table practice_sessions has column(s) of a type the project does not"
+        " read: started_at (timestamp without time zone)"
+    ) in out
     assert pg.sync_data() == {}
 
 
@@ -269,8 +296,9 @@ def test_locked_sync_data_waits_then_fails_clearly_on_postgres(db, pg):
     cur.execute(f"lock table {pg.schema}.sync_data in access exclusive mode")
     try:
         started = time.monotonic()
-        proc = pg.dbt("run", "--vars", "{busy_timeout_ms: 1500}", expect_ok=False)
-        assert time.monotonic() - started > 1.5
+        proc = pg.dbt("run", "--vars", "{busy_timeout_ms: 8000}", expect_ok=False)
+        # longer than the timeout: it waited for the lock, then gave up
+        assert time.monotonic() - started > 8
     finally:
         holder.rollback()
         holder.close()
@@ -315,3 +343,29 @@ def test_staging_cache_rebuilds_only_changed_rows_on_postgres(db, pg):
     xmin, fingerprint, data = after["goals"]["g_a"]
     assert xmin != before["goals"]["g_a"][0] and fingerprint != before["goals"]["g_a"][1]
     assert '"progress":75.5,' in data
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_postgres_js_json_matches_javascript(pg, seed):
+    """The PL/pgSQL js_json() against node, on the texts test_js_json gives
+    the C extension, plus nesting deeper than PostgreSQL's walk allows."""
+    deep = ["[" * 500 + "1.50" + "]" * 500, "[" * 501 + "1" + "]" * 501]
+    texts = random_texts(random.Random(seed), 5000) + INVALID + deep
+    expected = javascript_answers(texts)
+    expected[-1] = None  # deeper than 500: refused on PostgreSQL (README)
+    pg.dbt("run")  # on-run-start installs the functions
+    # as the profile connects: the functions call each other by plain name
+    pg.execute(f"set search_path = {pg.schema}_work, {pg.schema}")
+    got = pg.query(
+        f"select case when {pg.schema}_work.js_json_is_valid(t)"
+        f" then {pg.schema}_work.js_json(t) end as doc,"
+        f" {pg.schema}_work.js_json_is_valid(t) as valid"
+        " from unnest(%s::text[]) with ordinality as input (t, n) order by n",
+        (texts,),
+    )
+    wrong = [
+        (t, e, g["doc"]) for t, e, g in zip(texts, expected, got, strict=True) if e != g["doc"]
+    ]
+    assert wrong == []
+    assert [g["valid"] for g in got] == [e is not None for e in expected]
+    assert expected[-2] == "[" * 500 + "1.5" + "]" * 500

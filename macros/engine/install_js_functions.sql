@@ -14,8 +14,17 @@
 {% macro sqlite__install_js_functions() -%}
 {%- endmacro %}
 
+{#-
+    PostgreSQL: created in the work schema ("<schema>_work", first on the
+    connection's search path), never in the schema the API owns, under a
+    transaction-scoped advisory lock so that two runs starting together do not
+    replace the same function at once.
+-#}
 {% macro postgres__install_js_functions() -%}
-{% raw %}
+{%- set work_schema = adapter.dispatch('custom_schema_name')('work') -%}
+create schema if not exists {{ work_schema }};
+select pg_advisory_xact_lock(hashtext('sync_data_migration.install_js_functions'));
+{% set functions %}{% raw %}
 -- JavaScript serialisation rules for PostgreSQL (the SQLite C extension's
 -- js_number / js_json, plus the ISO date of toISOString), in plain SQL and
 -- PL/pgSQL. Idempotent: every object is created with "create or replace".
@@ -36,8 +45,9 @@
 -- for its own call. The bodies are written for standard_conforming_strings = on
 -- (the default since 9.1): '\' is one backslash.
 --
--- This file is generated: edit functions.sql.in and run `python3 gen.py`
--- (it writes out two exact digit strings, of 2^1024 - 2^970 and of 5^1075).
+-- Two constants below are exact digit strings, of 2^1024 - 2^970 (the least
+-- decimal JavaScript reads as Infinity) and of 5^1075 (for 2^-1075, half the
+-- least double): Python's int prints them, e.g. str(2**1024 - 2**970).
 
 -- The shortest decimal digits that read back as x, for an integral |x| >= 2^53,
 -- as JavaScript picks them (Number::toString: fewest digits, then the one
@@ -486,7 +496,8 @@ begin
     begin
         v := t::json;
     exception
-        when data_exception then  -- 22P02 bad JSON (not: stack depth, memory)
+        -- 22P02 bad JSON; 54001 nesting deeper than the stack allows
+        when data_exception or program_limit_exceeded then
             return null;
     end;
     if strpos(t, '\') = 0 then
@@ -505,6 +516,12 @@ begin
 end;
 $$;
 
+-- Whether JSON.parse accepts t, and js_json can write it. Nesting deeper than
+-- 500 arrays/objects is refused: js_json's walk exhausts PostgreSQL's default
+-- stack (max_stack_depth 2MB) at about 800 levels, which would fail the whole
+-- run, where one rejected row is what the project promises. (SQLite's
+-- json_valid() refuses nesting deeper than 1000; such rows are rejected on
+-- PostgreSQL only.)
 create or replace function js_json_is_valid(t text)
 returns boolean
 language plpgsql
@@ -514,11 +531,38 @@ parallel restricted  -- an exception block: no subtransactions in parallel worke
 as $$
 declare
     v json;
+    depth integer := 0;
+    in_string boolean := false;
+    escaped boolean := false;
+    c text;
 begin
     v := t::json;
+    -- only a text with over 500 brackets can nest that deep: count exactly
+    if length(t) - length(translate(t, '[{', '')) > 500 then
+        foreach c in array regexp_split_to_array(t, '') loop
+            if in_string then
+                if escaped then
+                    escaped := false;
+                elsif c = '\' then
+                    escaped := true;
+                elsif c = '"' then
+                    in_string := false;
+                end if;
+            elsif c = '"' then
+                in_string := true;
+            elsif c in ('[', '{') then
+                depth := depth + 1;
+                if depth > 500 then
+                    return false;
+                end if;
+            elsif c in (']', '}') then
+                depth := depth - 1;
+            end if;
+        end loop;
+    end if;
     return true;
 exception
-    when data_exception then
+    when data_exception or program_limit_exceeded then
         return false;
 end;
 $$;
@@ -587,5 +631,6 @@ as $$
                 then iso_from_unix_ms(trunc(ms)::bigint)
         end
 $$;
-{% endraw %}
+{% endraw %}{% endset %}
+{{ functions | replace('create or replace function ', 'create or replace function ' ~ work_schema ~ '.') }}
 {%- endmacro %}

@@ -51,12 +51,20 @@ cast(trunc({{ as_number(expr) }}) as bigint)
 {%- endmacro %}
 
 {#-
-    PostgreSQL: a DATETIME column is text there; '0', '0.0' or '-0' is what
-    SQLite's NUMERIC affinity would have stored as the number 0.
+    PostgreSQL: a DATETIME column is text there; any text that reads as the
+    number 0 ('0', '0.0', '-0', ' 0e5') is what SQLite's NUMERIC affinity
+    would have stored as 0.
 -#}
 {% macro postgres__is_unset_timestamp(expr) -%}
 (
     {{ expr }} is null
-    or cast({{ expr }} as text) ~ '^(|-?(0+\.?0*|\.0+))$'
+    or cast({{ expr }} as text) = ''
+    or case
+        when
+            cast({{ expr }} as text)
+            ~ '^\s*[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]{1,4})?\s*$'
+            then cast(cast({{ expr }} as text) as numeric) = 0
+        else false
+    end
 )
 {%- endmacro %}

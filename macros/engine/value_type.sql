@@ -22,7 +22,10 @@ case
         then 'text'
     when pg_typeof({{ expr }}) in ('bigint'::regtype, 'integer'::regtype, 'smallint'::regtype)
         then 'integer'
+    when pg_typeof({{ expr }}) in ('numeric'::regtype, 'double precision'::regtype, 'real'::regtype)
+        then 'real'
     when pg_typeof({{ expr }}) = 'bytea'::regtype then 'blob'
-    else 'real'
+    {#- preflight refuses a backend column of any other type before a run -#}
+    else 'unsupported'
 end
 {%- endmacro %}

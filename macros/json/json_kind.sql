@@ -21,7 +21,7 @@ case json_typeof(cast({{ expr }} as json))
             when cast({{ expr }} as text) ~ '[.eE]' then 'real'
             else 'integer'
         end
-    when 'boolean' then btrim(cast({{ expr }} as text), ' \t\r\n')
+    when 'boolean' then btrim(cast({{ expr }} as text), e' \t\r\n')
     else json_typeof(cast({{ expr }} as json))
 end
 {%- endmacro %}

@@ -147,7 +147,7 @@
         data = changed.data,
         checksum = changed.checksum,
         version = coalesce({{ target_relation.identifier }}.version, 1) + 1,
-        updated_at = current_timestamp
+        updated_at = {{ now_timestamp() }}
     from {{ incoming }} as changed
     where
         changed.sync_action = 'update'
@@ -170,8 +170,8 @@
         new_rows.data,
         new_rows.checksum,
         1,
-        current_timestamp,
-        current_timestamp
+        {{ now_timestamp() }},
+        {{ now_timestamp() }}
     from (
         select
             pending.*,
@@ -187,6 +187,7 @@
     {{ return(api.Relation.create(identifier='sync_data__incoming', schema='pg_temp', type='table')) }}
 {%- endmacro %}
 
+{#- `set local`: for the merge's own transaction only, not the session. -#}
 {% macro postgres__sync_upsert_lock_timeout(milliseconds) -%}
-    set lock_timeout = {{ milliseconds }}
+    set local lock_timeout = {{ milliseconds }}
 {%- endmacro %}

@@ -35,6 +35,18 @@
             {%- if missing -%}
                 {%- do problems.append("the backend table " ~ source.name ~ " lacks column(s) " ~ missing | join(', ')) -%}
             {%- endif -%}
+            {%- set typed_sql = unreadable_columns_sql(source.name) -%}
+            {%- if typed_sql | trim -%}
+                {%- set unreadable = [] -%}
+                {%- for row in run_query(typed_sql) if row['name'] in source.columns -%}
+                    {%- do unreadable.append(row['name'] ~ " (" ~ row['data_type'] ~ ")") -%}
+                {%- endfor -%}
+                {%- if unreadable -%}
+                    {%- do problems.append("the backend table " ~ source.name
+                        ~ " has column(s) of a type the project does not read: " ~ unreadable | join(', ')
+                        ~ " (text, integer types, numeric, real or double precision)") -%}
+                {%- endif -%}
+            {%- endif -%}
         {%- endif -%}
     {%- endfor -%}
     {%- if problems -%}
@@ -100,4 +112,32 @@
     select column_name as name from information_schema.columns
     where table_schema = {{ sql_string(target.schema) }}
         and table_name = {{ sql_string(table_name) }}
+{%- endmacro %}
+
+{#
+    The query that lists the columns of a backend table whose declared type
+    the project cannot read (columns: name, data_type), or '' where every
+    column can hold anything (SQLite).
+    Arguments:
+    - table_name: the table
+#}
+{% macro unreadable_columns_sql(table_name) -%}
+    {{ return(adapter.dispatch('unreadable_columns_sql')(table_name)) }}
+{%- endmacro %}
+
+{% macro sqlite__unreadable_columns_sql(table_name) -%}
+{%- endmacro %}
+
+{#-
+    PostgreSQL: value_type() knows text, the integer types, numeric, real and
+    double precision; a jsonb or timestamp column would be misread.
+-#}
+{% macro postgres__unreadable_columns_sql(table_name) -%}
+    select column_name as name, data_type from information_schema.columns
+    where table_schema = {{ sql_string(target.schema) }}
+        and table_name = {{ sql_string(table_name) }}
+        and data_type not in (
+            'text', 'character varying', 'bigint', 'integer', 'smallint',
+            'numeric', 'real', 'double precision'
+        )
 {%- endmacro %}

@@ -1,14 +1,16 @@
 {#
-    The staging models keep their documents between runs, in the work file,
-    so that a re-run transforms only the source rows that changed since.
+    The staging models keep their documents between runs, in the work file
+    (SQLite) or the work schema (PostgreSQL), so that a re-run transforms only
+    the source rows that changed since.
     A cached document is reused when the source row's fingerprint is the one
     it was built from. The fingerprint covers every source column (quote()
     tells NULL, '', 5 and '5' apart) and the transformation's own compiled
     SQL, so a change to a model or a macro rebuilds every document. sync_data
     is still compared with every document's checksum on every run (see
     sync_upsert), so a row the API changed is never missed.
-    After an upgrade of the C extension (extensions/sqlite/js_json.c), which
-    the SQL text does not show, rebuild the cache:
+    On PostgreSQL the fingerprint also covers the SQL functions of
+    install_js_functions. After an upgrade of SQLite's C extension
+    (extensions/sqlite/js_json.c), which no SQL text shows, rebuild the cache:
     `dbt run --full-refresh --select staging`.
 #}
 
@@ -45,7 +47,7 @@ changed as (
 #}
 {% macro source_fingerprint(columns, transformation) -%}
     {{ sha256_hex(
-        sql_string(local_md5(transformation))
+        sql_string(local_md5(transformation ~ install_js_functions()))
         ~ " || ',' || " ~ literal_list(columns)
     ) }}
 {%- endmacro %}
@@ -108,7 +110,24 @@ changed as (
     on {{ this.identifier }} (reject_key, source_fingerprint)
 {%- endmacro %}
 
+{#-
+    PostgreSQL: index names are per schema, and after --full-refresh the
+    backup table still holds the old name until dbt drops it; so the index is
+    unnamed and made only when the table has none on these columns.
+-#}
 {% macro postgres__index_staging_cache() -%}
-    create index if not exists {{ this.identifier }}__cache
-    on {{ this }} (reject_key, source_fingerprint)
+    do $$
+    begin
+        if not exists (
+            select 1
+            from pg_indexes
+            where
+                schemaname = {{ sql_string(this.schema) }}
+                and tablename = {{ sql_string(this.identifier) }}
+                and indexdef like '%(reject_key, source_fingerprint)'
+        ) then
+            create index on {{ this }} (reject_key, source_fingerprint);
+        end if;
+    end
+    $$
 {%- endmacro %}

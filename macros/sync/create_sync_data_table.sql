@@ -40,8 +40,9 @@
 {%- endmacro %}
 
 {#-
-    PostgreSQL: the same table, keys and indexes; updated_at is set by the
-    merge itself (the SQLite trigger's job).
+    PostgreSQL: the same table, keys and indexes, timestamps at UTC as
+    SQLite's CURRENT_TIMESTAMP is; updated_at is set by the merge itself (the
+    SQLite trigger's job).
 -#}
 {% macro postgres__create_sync_data_table(relation) -%}
     {%- call statement('create_sync_data_table', auto_begin=False) -%}
@@ -53,8 +54,8 @@
             data text not null,
             checksum text not null,
             version integer default 1,
-            created_at timestamp default current_timestamp,
-            updated_at timestamp default current_timestamp,
+            created_at timestamp default (now() at time zone 'utc'),
+            updated_at timestamp default (now() at time zone 'utc'),
             deleted_at timestamp,
             unique (user_id, entity_type, entity_id)
         );

@@ -129,9 +129,9 @@ end
 {%- endmacro %}
 
 {#-
-    PostgreSQL: the same two forms, read with a regular expression. A text of
-    digits is read as ms, as SQLite's NUMERIC affinity stores such a text as a
-    number. Days come from the proleptic Gregorian calendar by arithmetic
+    PostgreSQL: the same two forms, read with a regular expression. A text
+    that reads as a number (blanks, sign, fraction and exponent allowed) is
+    read as ms, as SQLite's NUMERIC affinity stores such a text as a number. Days come from the proleptic Gregorian calendar by arithmetic
     (years 0000-9999 included, which PostgreSQL dates cannot all name).
 -#}
 {% macro postgres__unix_ms_from_datetime_text(expr) -%}
@@ -190,7 +190,7 @@ end
     from (
         select
             case
-                when raw.t ~ '^-?([0-9]+\.?[0-9]*|\.[0-9]+)$'
+                when raw.t ~ '^\s*[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]{1,4})?\s*$'
                     then cast(raw.t as numeric)
             end as n,
             regexp_match(
