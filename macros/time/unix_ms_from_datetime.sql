@@ -16,21 +16,7 @@
         case
             when
                 fields.is_well_formed
-                and fields.mo between 1 and 12
-                and fields.d between 1 and case
-                    when fields.mo in (4, 6, 9, 11) then 30
-                    when fields.mo != 2 then 31
-                    when
-                        (fields.y % 4 = 0 and fields.y % 100 != 0)
-                        or fields.y % 400 = 0
-                        then 29
-                    else 28
-                end
-                and fields.hh <= 23
-                and fields.mi <= 59
-                and fields.ss <= 59
-                and fields.offset_hh <= 23
-                and fields.offset_mi <= 59
+                and {{ names_a_real_instant('fields') }}
                 then cast(
                     strftime('%s', printf('%04d-%02d-%02d', fields.y, fields.mo, fields.d))
                     as integer
@@ -144,22 +130,7 @@ end
                         when abs(numeric_text.n) <= 8640000000000000
                             then cast(trunc(numeric_text.n) as bigint)
                     end
-            when
-                fields.mo between 1 and 12
-                and fields.d between 1 and case
-                    when fields.mo in (4, 6, 9, 11) then 30
-                    when fields.mo != 2 then 31
-                    when
-                        (fields.y % 4 = 0 and fields.y % 100 != 0)
-                        or fields.y % 400 = 0
-                        then 29
-                    else 28
-                end
-                and fields.hh <= 23
-                and fields.mi <= 59
-                and fields.ss <= 59
-                and fields.offset_hh <= 23
-                and fields.offset_mi <= 59
+            when {{ names_a_real_instant('fields') }}
                 then (
                     (
                         floor((fields.y - (fields.mo <= 2)::int) / 400.0) * 146097
@@ -221,5 +192,34 @@ end
             -- the space form carries no zone; a zone needs the T form
             and (substr(numeric_text.t, 11, 1) = 'T' or numeric_text.m[8] = '')
     ) as fields on true
+)
+{%- endmacro %}
+
+{#
+    True when the fields read from a DATETIME text name a real instant: a
+    month 1-12, a day that month has (leap years by the Gregorian rule), a
+    time within the day and an offset within 23:59. Both engines' readers
+    share it.
+    Arguments:
+    - fields: the alias of the relation with y, mo, d, hh, mi, ss, offset_hh
+      and offset_mi
+#}
+{% macro names_a_real_instant(fields) -%}
+(
+    {{ fields }}.mo between 1 and 12
+    and {{ fields }}.d between 1 and case
+        when {{ fields }}.mo in (4, 6, 9, 11) then 30
+        when {{ fields }}.mo != 2 then 31
+        when
+            ({{ fields }}.y % 4 = 0 and {{ fields }}.y % 100 != 0)
+            or {{ fields }}.y % 400 = 0
+            then 29
+        else 28
+    end
+    and {{ fields }}.hh <= 23
+    and {{ fields }}.mi <= 59
+    and {{ fields }}.ss <= 59
+    and {{ fields }}.offset_hh <= 23
+    and {{ fields }}.offset_mi <= 59
 )
 {%- endmacro %}
