@@ -485,16 +485,22 @@ def test_sample_backend_builds_and_matches_javascript(tmp_path):
             conn.execute(f'select * from "{name}"').fetchall()
 
 
-@pytest.mark.parametrize("seed", [1, 2])
-def test_differential_random_rows(db, seed):
+def load_random_rows(db, seed, per_table):
+    """Three users and `per_table` random rows in each entity table."""
     rng = random.Random(seed)
     users = ["u_1", "u_2", "u_3"]
     insert_rows(db, "users", [{"id": u, "email": f"{u}@example.com"} for u in users])
-    insert_rows(db, "logbook_entries", [rowgen.logbook_entry(rng, i, users) for i in range(150)])
-    insert_rows(db, "goals", [rowgen.goal(rng, i, users) for i in range(150)])
-    insert_rows(
-        db, "practice_sessions", [rowgen.practice_session(rng, i, users) for i in range(150)]
-    )
+    for table, make in [
+        ("logbook_entries", rowgen.logbook_entry),
+        ("goals", rowgen.goal),
+        ("practice_sessions", rowgen.practice_session),
+    ]:
+        insert_rows(db, table, [make(rng, i, users) for i in range(per_table)])
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_differential_random_rows(db, seed):
+    load_random_rows(db, seed, 150)
     run_dbt(db, "run")
     expected = oracle_for_database(db)
     rows = fetch_sync_data(db)

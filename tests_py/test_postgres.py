@@ -11,7 +11,6 @@ import time
 
 import psycopg2
 import pytest
-import rowgen
 import test_migration as contract
 from conftest import ENTITY_TABLES, fetch_sync_data, insert_rows, oracle_for_database, run_dbt
 from pg import PostgresSchema, mirror_backend, server_settings
@@ -98,14 +97,7 @@ def test_contract_fixture_is_byte_identical_on_both_engines(db, pg):
 
 @pytest.mark.parametrize("seed", [11, 12])
 def test_random_rows_are_byte_identical_on_both_engines(db, pg, seed):
-    rng = random.Random(seed)
-    users = ["u_1", "u_2", "u_3"]
-    insert_rows(db, "users", [{"id": u, "email": f"{u}@example.com"} for u in users])
-    insert_rows(db, "logbook_entries", [rowgen.logbook_entry(rng, i, users) for i in range(120)])
-    insert_rows(db, "goals", [rowgen.goal(rng, i, users) for i in range(120)])
-    insert_rows(
-        db, "practice_sessions", [rowgen.practice_session(rng, i, users) for i in range(120)]
-    )
+    contract.load_random_rows(db, seed, 120)
     sqlite_rows, pg_rows, skipped = both_engines(db, pg)
     # rowgen puts a NUL character in about one text in ten, and text such as
     # '90 min' in logbook durations: those rows stay SQLite-only
