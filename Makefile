@@ -11,16 +11,37 @@ TARGET ?= dev
 export DBT_SEND_ANONYMOUS_USAGE_STATS := False
 export DO_NOT_TRACK := 1
 
-.PHONY: setup browser postgres lint run test test-postgres verify docs dry-run migrate check-db clean-dev clean
+.DEFAULT_GOAL := help
+.PHONY: help setup browser postgres lint run test test-postgres verify docs dry-run migrate rollback check-db check-make-vars clean-dev clean
 
 # Shortcuts of the old scripts (migrate:sync:dry, migrate:sync, ...):
 #   make dry-run|migrate TARGET=dev|staging|prod USER_ID=... ENTITIES=goal,practice_session
-export USER_ID ENTITIES
+#   make rollback ENTITY=goal|USER_ID=...|ALL=1 CONFIRM=1 [DRY_RUN=1]
+export USER_ID ENTITIES ENTITY DRY_RUN ALL CONFIRM
 
 # Where make's dbt commands point: SYNC_DB_PATH, else the dev database.
 DB_PATH = $(or $(SYNC_DB_PATH),data/dev.db)
 WORK_DB_PATH = $(or $(SYNC_WORK_DB_PATH),$(DB_PATH).dbt-work)
 CRYPTO_EXT = $(wildcard $(VENV)/lib/python3*/site-packages/sqlite_sqlean/crypto.so)
+# Production paths run no unit tests: their fixtures are the project's, not
+# production's data, and dbt advises leaving them out of production builds.
+PROD_BUILD = $(DBT) build --target $(TARGET) --exclude-resource-type unit_test
+
+# A misspelt variable would be ignored and the run would widen to every row.
+MISSPELT_VARS := USERID USER USERS USER_IDS ENTITY_TYPE ENTITY_TYPES ENTITYS TYPE TYPES \
+  DRYRUN DRY TARGETS ENV DB DB_PATH SYNC_DB
+GIVEN_MISSPELT = $(strip $(foreach v,$(MISSPELT_VARS),$(if $(filter command line,$(origin $(v))),$(v))))
+check-make-vars: ## refuse a misspelt variable (USERID=, ENTITY_TYPES=, ...) or an unknown TARGET
+	@if [ -n "$(GIVEN_MISSPELT)" ]; then \
+	  echo "make: $(GIVEN_MISSPELT)= is not a variable of this Makefile, so it would be ignored and the run would widen to every row; nothing was run. Use USER_ID=, ENTITIES= (or ENTITY=), DRY_RUN=1, TARGET= and SYNC_DB_PATH= (make help lists them)." >&2; exit 2; fi
+	@case "$(TARGET)" in dev|staging|prod|postgres) ;; \
+	  *) echo "make: TARGET=$(TARGET) is not a target of profiles.yml; use dev, staging, prod or postgres." >&2; exit 2 ;; esac
+
+help: ## every target, one line each, with the variables it reads
+	@echo "usage: make TARGET [VAR=value ...]"
+	@grep -E '^[a-z][a-z0-9-]*:.*## ' $(MAKEFILE_LIST) \
+	  | sed -E 's/^([a-z0-9-]+):.*## (.*)$$/\1\t\2/' \
+	  | awk -F '\t' '{ printf "  %-14s %s\n", $$1, $$2 }'
 
 $(VENV)/.installed: requirements.txt
 	@$(SYSTEM_PYTHON) -c 'import sqlite3; c = sqlite3.connect(":memory:"); c.enable_load_extension(True)' \
@@ -31,84 +52,86 @@ $(VENV)/.installed: requirements.txt
 	  | { grep -v 'is ignored: it is neither' || true; }
 	touch $@
 
+# .venv/bin/dbt becomes the project's launcher (scripts/dbt_launcher.py):
+# dbt-core's CLI, runnable from any folder of the repository, refusing a
+# SYNC_DB_PATH that names no file before SQLite creates one.
+$(VENV)/.launcher: scripts/dbt_launcher.py $(VENV)/.installed
+	{ echo '#!$(abspath $(VENV))/bin/python'; cat scripts/dbt_launcher.py; } > $(VENV)/bin/dbt
+	chmod +x $(VENV)/bin/dbt
+	touch $@
+
 EXT_DIR := $(VENV)/sqlite-extensions
 $(EXT_DIR)/js_json.so: extensions/sqlite/js_json.c $(VENV)/.installed
 	@test -f /usr/include/sqlite3ext.h || { apt-get update -qq && apt-get install -y -qq libsqlite3-dev; }
 	mkdir -p $(EXT_DIR)
 	gcc -O2 -Wall -Wextra -shared -fPIC -o $@ $<
 
-setup: $(VENV)/.installed $(EXT_DIR)/js_json.so
+setup: $(VENV)/.installed $(VENV)/.launcher $(EXT_DIR)/js_json.so ## the virtual environment, pinned packages, dbt launcher, C extension (SYSTEM_PYTHON)
 
-# The main job on the embedded dev database: load the sample backend,
-# migrate it into sync_data, test it.
-run: setup
+run: setup ## the main job on the embedded dev database data/dev.db: sample backend, migrate, test
 	mkdir -p data
 	$(DBT) build --target dev
 
-# The docs test opens the generated docs in Debian's Chromium.
-browser:
+browser: ## Debian's Chromium, for the docs lineage test
 	@command -v chromium > /dev/null || { apt-get update -qq && apt-get install -y -qq chromium; }
 
-# The lineage to browse (README, "Browse the lineage"), on the dev database.
-docs: run
+docs: run ## the lineage site on the dev database: target/index.html and target/static_index.html
 	$(DBT) docs generate --target dev
 	$(DBT) docs generate --static --target dev
 	@echo "open target/static_index.html, or: $(DBT) docs serve --port 8080"
 
-# Lint first, as CI does: the pre-commit hooks on every file (yaml, end of
-# file, trailing whitespace, ruff, sqlfluff with the dbt templater).
 # sqlfluff's dbt templater compiles against a database: a scratch one under
 # target/, so lint never needs (or touches) the dev database.
-lint: setup
+lint: setup ## the pre-commit hooks on every file: yaml, whitespace, ruff, sqlfluff
 	mkdir -p target/lint
 	SYNC_DB_PATH=target/lint/lint.db $(VENV)/bin/pre-commit run --all-files --show-diff-on-failure
 
-# PostgreSQL from Debian's packages, for the second engine's tests (the tests
-# start their own cluster; the package's default one is not wanted).
-postgres:
+# The tests start their own cluster; the package's default one is not wanted.
+postgres: ## Debian's PostgreSQL, for the second engine's tests
 	@ls /usr/lib/postgresql/*/bin/initdb > /dev/null 2>&1 || { \
 	  mkdir -p /etc/postgresql-common \
 	  && echo 'create_main_cluster = false' > /etc/postgresql-common/createcluster.conf \
 	  && apt-get update -qq && apt-get install -y -qq postgresql; }
 
-# Every test, on both engines: dbt's own tests on the embedded dev database
-# are part of the pytest suite, which drives dbt against throwaway SQLite
-# databases and a throwaway PostgreSQL cluster (scripts/with_postgres.sh
-# starts it on 127.0.0.1 as an unprivileged user and removes it after).
-test: lint browser postgres
+# scripts/with_postgres.sh starts a throwaway cluster on 127.0.0.1 as an
+# unprivileged user around pytest and removes it after.
+test: lint browser postgres ## lint, then every test on SQLite and a throwaway PostgreSQL (installs Chromium, PostgreSQL)
 	scripts/with_postgres.sh $(VENV)/bin/pytest -q tests_py
 
-# Only the PostgreSQL tests (tests_py/test_postgres.py), on a throwaway
-# cluster, or on the test server SYNC_PG_TEST_HOST/PORT/USER/DATABASE name.
-test-postgres: setup postgres
+test-postgres: setup postgres ## the PostgreSQL tests only (SYNC_PG_TEST_HOST/PORT/USER/DATABASE for an existing server)
 	scripts/with_postgres.sh $(VENV)/bin/pytest -q tests_py/test_postgres.py
 
-# staging and prod must name an existing database: never create an empty one.
-check-db:
-	@if [ "$(TARGET)" != dev ] && [ ! -s "$(DB_PATH)" ]; then \
-	  echo "The $(TARGET) database '$(DB_PATH)' does not exist or is empty: set SYNC_DB_PATH to the database file." >&2; exit 2; fi
+# Only the default dev database may be created; any other path must exist.
+check-db: check-make-vars ## refuse a SYNC_DB_PATH that names no database (TARGET, SYNC_DB_PATH)
+	@if [ "$(TARGET)" != postgres ] && [ "$(DB_PATH)" != data/dev.db ] && [ ! -s "$(DB_PATH)" ]; then \
+	  echo "The $(TARGET) database '$(DB_PATH)' does not exist or is empty: set SYNC_DB_PATH to the database file. Nothing was run." >&2; exit 2; fi
+	@if [ "$(TARGET)" = staging ] || [ "$(TARGET)" = prod ]; then [ -n "$(SYNC_DB_PATH)" ] || { \
+	  echo "TARGET=$(TARGET) needs SYNC_DB_PATH, the $(TARGET) database file. Nothing was run." >&2; exit 2; }; fi
 
-# Preview: dbt run --target $(TARGET) --vars '{dry_run: true, ...}'
-dry-run: setup check-db
-	$(DBT) run --target $(TARGET) --vars "$$(DRY_RUN=1 $(PY) scripts/dbt_vars.py)"
+dry-run: setup check-db ## what a migration would write, writing nothing (TARGET, SYNC_DB_PATH, USER_ID, ENTITIES or ENTITY)
+	vars=$$(DRY_RUN=1 $(PY) scripts/dbt_vars.py) && $(DBT) run --target $(TARGET) --vars "$$vars"
 
-# The migration: dbt build --target $(TARGET) --vars '{...}'
-migrate: setup check-db
-	$(DBT) build --target $(TARGET) --vars "$$($(PY) scripts/dbt_vars.py)"
+migrate: setup check-db ## the migration: dbt build without unit tests (TARGET, SYNC_DB_PATH, USER_ID, ENTITIES or ENTITY)
+	vars=$$($(PY) scripts/dbt_vars.py) && $(PROD_BUILD) --vars "$$vars"
 
-# The verification queries (analyses/verify_migration.sql) on TARGET's database.
-# SQLite targets only; on PostgreSQL compile the analysis and run it with psql.
-verify: setup
+rollback: setup check-db ## remove migrated rows (ENTITY or USER_ID, or ALL=1 CONFIRM=1; DRY_RUN=1 counts only; TARGET, SYNC_DB_PATH)
+	args=$$($(PY) scripts/dbt_vars.py --rollback) && $(DBT) run-operation rollback_sync_data --target $(TARGET) --args "$$args"
+
+verify: setup check-db ## the verification queries, every check with its verdict (TARGET, SYNC_DB_PATH; SQLite only)
 	@if [ "$(TARGET)" = postgres ]; then \
 	  echo "make verify reads SQLite files; on PostgreSQL: dbt compile --target postgres --select verify_migration, then psql -f target/compiled/sync_data_migration/analyses/verify_migration.sql" >&2; exit 2; fi
+	@[ -s "$(DB_PATH)" ] || { echo "make verify: the database '$(DB_PATH)' does not exist; run make run (dev) or set SYNC_DB_PATH." >&2; exit 2; }
 	$(DBT) compile --quiet --target $(TARGET) --select verify_migration > /dev/null
-	sqlite3 -header -column \
+	@report=$$(sqlite3 -header -column \
 	  -cmd ".load $(basename $(CRYPTO_EXT))" \
 	  -cmd "attach '$(WORK_DB_PATH)' as work" \
-	  "$(DB_PATH)" < target/compiled/sync_data_migration/analyses/verify_migration.sql
+	  "$(DB_PATH)" < target/compiled/sync_data_migration/analyses/verify_migration.sql) \
+	  && echo "$$report" \
+	  && if echo "$$report" | grep -Eq '^0 verdict +[0-9] [a-z_ ]+ +FAIL '; then \
+	    echo "make verify: a check failed (FAIL above)." >&2; exit 1; fi
 
-clean-dev:
+clean-dev: ## remove the dev database to start again
 	rm -f data/dev.db data/dev.db.dbt-work
 
-clean:
+clean: ## remove target/, logs/ and data/
 	rm -rf target logs data

@@ -8,6 +8,9 @@
     5. duplicate (user_id, entity_type, entity_id) keys: must be none;
     6. rejected rows by reason;
     7. rows whose stored checksum is not sha256(data): must be none.
+    First come the verdicts, one row per check (check_name `0 verdict`, the
+    check in entity_type, the verdict in detail: pass, FAIL, warn or info,
+    and its count in value), so a check that passes still prints a line.
     Run: dbt compile --select verify_migration, then the compiled file with
     sqlite3 and the crypto extension (see README, "Verifying a migration").
 #}
@@ -151,7 +154,74 @@ checksum_mismatches as (
     where checksum is distinct from {{ sha256_hex('data') }}
 ),
 
+verdicts as (
+    select
+        '0 verdict' as check_name,
+        '1 sync_data by entity type' as entity_type,
+        null as user_id,
+        null as entity_id,
+        'info' as detail,
+        coalesce(sum(value), 0) as value
+    from per_entity_type
+    union all
+    select
+        '0 verdict' as check_name,
+        '2 source rows' as entity_type,
+        null as user_id,
+        null as entity_id,
+        'info' as detail,
+        coalesce(sum(value), 0) as value
+    from source_counts
+    union all
+    select
+        '0 verdict' as check_name,
+        '3 user without sync data' as entity_type,
+        null as user_id,
+        null as entity_id,
+        'info' as detail,
+        count(*) as value
+    from users_without_sync_data
+    union all
+    select
+        '0 verdict' as check_name,
+        '4 sample' as entity_type,
+        null as user_id,
+        null as entity_id,
+        'info' as detail,
+        count(*) as value
+    from sample_rows
+    union all
+    select
+        '0 verdict' as check_name,
+        '5 duplicate key' as entity_type,
+        null as user_id,
+        null as entity_id,
+        case when count(*) = 0 then 'pass' else 'FAIL' end as detail,
+        count(*) as value
+    from duplicate_keys
+    union all
+    select
+        '0 verdict' as check_name,
+        '6 rejected by reason' as entity_type,
+        null as user_id,
+        null as entity_id,
+        case when count(*) = 0 then 'pass' else 'warn' end as detail,
+        coalesce(sum(value), 0) as value
+    from rejects_by_reason
+    union all
+    select
+        '0 verdict' as check_name,
+        '7 checksum mismatch' as entity_type,
+        null as user_id,
+        null as entity_id,
+        case when count(*) = 0 then 'pass' else 'FAIL' end as detail,
+        count(*) as value
+    from checksum_mismatches
+),
+
 final as (
+    select * from verdicts
+    union all
     select * from per_entity_type
     union all
     select * from source_counts

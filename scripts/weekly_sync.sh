@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The scheduled weekly migration: `dbt build` for one target, appended to a
-# log file. Exits with dbt's code (non-zero when a model or an error-severity
+# The scheduled weekly migration: `dbt build` for one target (without the
+# unit tests, which check the project, not production's data), appended to a
+# log file, with the summary and any failure on stdout too. Exits with dbt's code (non-zero when a model or an error-severity
 # test fails) and refuses to start while another run on the same database
 # still holds its lock (exit 75).
 #   usage: SYNC_DB_PATH=/data/prod.db scripts/weekly_sync.sh prod [log file]
@@ -34,13 +35,19 @@ if ! flock --nonblock 9; then
   exit 75
 fi
 
+# Everything goes to the log; the terminal (or cron's mail) gets what an
+# operator reads: the summary, rejects, the API's rows, warnings and failures.
+quiet='(This version of dbt is deprecated| START | PASS | OK hook| OK created|NO-OP|Running with dbt|Registered adapter|Found [0-9]|Concurrency:|^[0-9:]+ *$|^$)'
+echo "=== $(date -u '+%Y-%m-%d %H:%M:%S') weekly sync: target $target, database $db ===" | tee -a "$log"
+command=(.venv/bin/dbt build --target "$target" --exclude-resource-type unit_test)
+echo "running: ${command[*]}" >> "$log"
+DBT_USE_COLORS=False "${command[@]}" 2>&1 \
+  | tee -a "$log" | { grep --line-buffered -Ev "$quiet" || true; }
+status=${PIPESTATUS[0]}
 {
-  echo "=== $(date -u '+%Y-%m-%d %H:%M:%S') weekly sync: target $target, database $db ==="
-  DBT_USE_COLORS=False .venv/bin/dbt build --target "$target"
-  status=$?
   if [ "$status" -ne 0 ] && tail -n 50 "$log" | grep -q "database is locked"; then
     echo "weekly_sync: $db was locked by another writer for longer than the busy timeout; nothing was migrated. Run again when the other writer is done."
   fi
-  echo "=== $(date -u '+%Y-%m-%d %H:%M:%S') finished: exit code $status ==="
-} >> "$log" 2>&1
+  echo "=== $(date -u '+%Y-%m-%d %H:%M:%S') finished: exit code $status (full log: $log) ==="
+} | tee -a "$log"
 exit "$status"

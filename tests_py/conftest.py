@@ -120,10 +120,8 @@ def template_db(tmp_path_factory):
     return path
 
 
-@pytest.fixture
-def project_copy(tmp_path):
-    """A copy of the project to change on purpose (the .venv is shared)."""
-    copy = tmp_path / "project"
+def copy_project(copy):
+    """A copy of the project without its generated files (the .venv is shared)."""
     shutil.copytree(
         PROJECT_DIR,
         copy,
@@ -131,6 +129,18 @@ def project_copy(tmp_path):
     )
     (copy / ".venv").symlink_to(PROJECT_DIR / ".venv")
     return copy
+
+
+# Only the default dev database may be created from nothing (the launcher
+# refuses any other missing path), so a fresh dev database needs its own
+# copy of the project: run_dbt(DEFAULT_DEV_DB, ..., project_dir=copy).
+DEFAULT_DEV_DB = "data/dev.db"
+
+
+@pytest.fixture
+def project_copy(tmp_path):
+    """A copy of the project to change on purpose."""
+    return copy_project(tmp_path / "project")
 
 
 @pytest.fixture

@@ -246,6 +246,12 @@ def test_reject_threshold(relaxed_db, threshold, fails):
 def test_missing_database_file_is_a_clear_error(tmp_path):
     path = tmp_path / "nowhere" / "prod.db"
     path.parent.mkdir()
+    # the launcher refuses before SQLite's connect could create the file
+    proc = run_dbt(path, "build", "--target", "prod", expect_ok=False)
+    assert "does not exist" in proc.stderr and "Check SYNC_DB_PATH" in proc.stderr
+    assert not path.exists()
+    # an empty file (what SQLite's connect leaves) is stopped by the preflight
+    path.touch()
     proc = run_dbt(path, "build", "--target", "prod", expect_ok=False)
     assert "does not exist or is empty" in proc.stdout and "Check SYNC_DB_PATH" in proc.stdout
     with sqlite3.connect(path) as conn:

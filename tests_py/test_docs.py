@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 import websocket
-from conftest import PROJECT_DIR, run_dbt
+from conftest import DEFAULT_DEV_DB, PROJECT_DIR, copy_project, run_dbt
 
 PROJECT = "sync_data_migration"
 SCREENSHOT_DIR = PROJECT_DIR / "artifacts" / "docs"
@@ -36,12 +36,20 @@ EXPOSURE = f"exposure.{PROJECT}.api_sync_pull"
 def docs(tmp_path_factory):
     """`make run`'s dev database, then `dbt docs generate` and `--static`."""
     work = tmp_path_factory.mktemp("docs")
-    db_path = work / "dev.db"
-    run_dbt(db_path, "build")
+    project = copy_project(work / "project")
+    run_dbt(DEFAULT_DEV_DB, "build", project_dir=project)
     plain = work / "target"
     static = work / "target_static"
-    run_dbt(db_path, "docs", "generate", "--target-path", str(plain))
-    run_dbt(db_path, "docs", "generate", "--static", "--target-path", str(static))
+    run_dbt(DEFAULT_DEV_DB, "docs", "generate", "--target-path", str(plain), project_dir=project)
+    run_dbt(
+        DEFAULT_DEV_DB,
+        "docs",
+        "generate",
+        "--static",
+        "--target-path",
+        str(static),
+        project_dir=project,
+    )
     return {"plain": plain, "static": static}
 
 

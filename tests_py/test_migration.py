@@ -10,6 +10,8 @@ import pytest
 import rowgen
 from conftest import (
     BACKEND_COLUMNS,
+    DEFAULT_DEV_DB,
+    copy_project,
     fetch_sync_data,
     insert_rows,
     oracle_for_database,
@@ -463,8 +465,9 @@ def test_fresh_database_gets_the_api_ddl(tmp_path, template_db):
 
 def test_sample_backend_builds_and_matches_javascript(tmp_path):
     """The embedded default (seeds) in a fresh dev database, as `make run` does."""
-    path = tmp_path / "dev.db"
-    run_dbt(path, "build")
+    project = copy_project(tmp_path / "project")
+    run_dbt(DEFAULT_DEV_DB, "build", project_dir=project)
+    path = project / DEFAULT_DEV_DB
     expected = oracle_for_database(path)
     rows = fetch_sync_data(path)
     migrated = {key: v for key, v in expected.items() if "data" in v}

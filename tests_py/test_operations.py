@@ -256,7 +256,7 @@ def test_rollback_by_entity_type(db):
     run_dbt(db, "run")
     api_rows(db)
     proc = rollback(db, {"entity_type": "goal", "dry_run": True})
-    assert "rollback goal: would delete 3 rows" in proc.stdout
+    assert f"rollback goal in {db}: would delete 3 rows" in proc.stdout
     assert counts_by_type(db) == {
         "goal": 3,
         "logbook_entry": 3,
@@ -305,7 +305,7 @@ def test_rollback_all_needs_confirmation(db):
     proc = rollback(db, {"all": True}, expect_ok=False)
     assert "needs confirm: true" in proc.stdout
     proc = rollback(db, {"all": True, "dry_run": True})
-    assert "rollback logbook_entry: would delete 3 rows" in proc.stdout
+    assert f"rollback logbook_entry in {db}: would delete 3 rows" in proc.stdout
     assert counts_by_type(db) == {
         "goal": 3,
         "logbook_entry": 3,

@@ -10,15 +10,23 @@
     {%- if not execute or flags.WHICH not in ['run', 'build', 'test'] -%}
         {{ return('') }}
     {%- endif -%}
-    {%- set db_path = target.schemas_and_paths['main'] if target.schemas_and_paths is defined
-        else target.schema ~ ' schema of ' ~ target.dbname -%}
+    {%- set db_path = target_database_label() -%}
     {%- set objects = run_query(table_names_sql()).columns[0].values() | list -%}
-    {%- if objects | length == 0 and target.name != 'dev' -%}
+    {#- Only the embedded default may start empty: any other path that names
+        no database is a mistake, and a run there would build a new one. -#}
+    {%- set is_default_dev = target.name == 'dev' and db_path == 'data/dev.db' -%}
+    {%- if objects | length == 0 and not is_default_dev -%}
+        {%- set created = [db_path] -%}
+        {%- if target.schemas_and_paths is defined and target.schemas_and_paths.get('work') -%}
+            {%- do created.append(target.schemas_and_paths['work']) -%}
+        {%- endif -%}
         {{ exceptions.raise_compiler_error(
-            "The " ~ target.name ~ " database " ~ db_path ~ " does not exist or is empty "
-            ~ "(SQLite has just created an empty file at that path). Check SYNC_DB_PATH: it must "
-            ~ "name the existing database file that holds the backend tables and sync_data. "
-            ~ "Delete the empty file, fix the path and run again; nothing was migrated.") }}
+            "The " ~ target.name ~ " database " ~ db_path ~ " does not exist or is empty. "
+            ~ ("SQLite has just created empty files at " ~ created | join(' and ')
+               ~ "; delete them. " if target.schemas_and_paths is defined else "")
+            ~ "Check SYNC_DB_PATH: it must name the existing database file that holds "
+            ~ "the backend tables and sync_data (only the default dev database, "
+            ~ "data/dev.db, is created from the sample backend). Nothing was migrated.") }}
     {%- endif -%}
     {%- set problems = [] -%}
     {%- for source in graph.sources.values() if source.source_name == 'backend' -%}
@@ -140,4 +148,16 @@
             'text', 'character varying', 'bigint', 'integer', 'smallint',
             'numeric', 'real', 'double precision'
         )
+{%- endmacro %}
+
+{#
+    The target database as an operator names it in a message: the SQLite
+    file, or the schema of a server database.
+#}
+{% macro target_database_label() -%}
+    {%- if target.schemas_and_paths is defined -%}
+        {{ return(target.schemas_and_paths['main']) }}
+    {%- endif -%}
+    {{ return('schema ' ~ target.schema ~ ' of database ' ~ target.dbname
+        ~ ' on ' ~ target.host) }}
 {%- endmacro %}

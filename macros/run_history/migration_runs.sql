@@ -132,32 +132,3 @@
     {%- endcall -%}
     {%- do adapter.commit() -%}
 {%- endmacro %}
-
-{#
-    on-run-end: one console line per entity type with this run's counts, read
-    back from migration_runs, so the weekly log tells the story.
-#}
-{% macro print_run_summary() -%}
-    {%- if not execute or flags.WHICH not in ['run', 'build'] or var('dry_run', false) -%}
-        {{ return('') }}
-    {%- endif -%}
-    {%- set history = load_relation(api.Relation.create(schema=target.schema, identifier='migration_runs')) -%}
-    {%- if history is none -%}{{ return('') }}{%- endif -%}
-    {%- set rows = run_query(
-        "select entity_type, status, processed_count, inserted_count, updated_count,"
-        ~ " skipped_count, error_count, error_message from " ~ target.schema ~ ".migration_runs"
-        ~ " where run_id = " ~ sql_string(invocation_id) ~ " order by entity_type"
-    ) -%}
-    {%- for row in rows -%}
-        {{ log(
-            "migration " ~ row['entity_type'] ~ ": " ~ row['status']
-            ~ " processed=" ~ row['processed_count']
-            ~ " inserted=" ~ row['inserted_count']
-            ~ " updated=" ~ row['updated_count']
-            ~ " unchanged=" ~ row['skipped_count']
-            ~ " rejected=" ~ row['error_count']
-            ~ (" error=" ~ row['error_message'] if row['error_message'] else ""),
-            info=True
-        ) }}
-    {%- endfor -%}
-{%- endmacro %}

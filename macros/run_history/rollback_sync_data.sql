@@ -10,7 +10,7 @@
     and leaves a `rolled_back` row per entity type in migration_runs.
 #}
 {% macro rollback_sync_data(entity_type=none, entity_types=none, user_id=none, all=false, confirm=false, dry_run=false) -%}
-    {%- set known = ['logbook_entry', 'goal', 'practice_session'] -%}
+    {%- set known = migration_entity_types() -%}
     {%- set chosen = entity_types if entity_types is not none else ([entity_type] if entity_type is not none else []) -%}
     {%- if chosen is string -%}
         {%- set chosen = chosen.split(',') | map('trim') | list -%}
@@ -31,7 +31,8 @@
     {%- set scope = chosen if chosen else known -%}
     {%- set relation = load_relation(api.Relation.create(schema=target.schema, identifier='sync_data')) -%}
     {%- if relation is none -%}
-        {{ log("rollback_sync_data: there is no sync_data table; nothing to remove.", info=True) }}
+        {{ log("rollback_sync_data: " ~ target_database_label()
+            ~ " has no sync_data table; nothing to remove.", info=True) }}
         {{ return('') }}
     {%- endif -%}
     {%- set where -%}
@@ -46,10 +47,11 @@
     ) -%}
     {%- for row in counts -%}
         {{ log("rollback " ~ row['entity_type'] ~ (" (user " ~ user_id ~ ")" if user_id is not none else "")
-            ~ ": " ~ ("would delete " if dry_run else "deleting ") ~ row['n'] ~ " rows", info=True) }}
+            ~ " in " ~ target_database_label() ~ ": "
+            ~ ("would delete " if dry_run else "deleting ") ~ row['n'] ~ " rows", info=True) }}
     {%- endfor -%}
     {%- if dry_run -%}
-        {{ log("rollback dry run: nothing was deleted.", info=True) }}
+        {{ log("rollback dry run: nothing was deleted from " ~ target_database_label() ~ ".", info=True) }}
         {{ return('') }}
     {%- endif -%}
     {%- do run_query(create_migration_runs_table()) -%}
@@ -86,5 +88,6 @@
         delete from {{ target.schema }}.sync_data where {{ where }}
     {%- endcall -%}
     {%- do adapter.commit() -%}
-    {{ log("rollback done; recorded in migration_runs as rolled_back.", info=True) }}
+    {{ log("rollback done: the rows above were deleted from " ~ target_database_label()
+        ~ " and the rollback is recorded in its migration_runs as rolled_back.", info=True) }}
 {%- endmacro %}

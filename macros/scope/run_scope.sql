@@ -5,8 +5,8 @@
 #}
 
 {% macro sync_entity_types() -%}
-    {%- set known = ['logbook_entry', 'goal', 'practice_session'] -%}
-    {%- set wanted = var('entity_types', known) -%}
+    {%- set known = migration_entity_types() -%}
+    {%- set wanted = var('entity_types', none) or known -%}
     {%- if wanted is string -%}
         {%- set wanted = wanted.split(',') | map('trim') | reject('equalto', '') | list -%}
     {%- endif -%}
@@ -46,6 +46,13 @@
 {# A Python value as a SQL string literal: quotes doubled, never spliced. #}
 {% macro sql_string(value) -%}
     '{{ value | string | replace("'", "''") }}'
+{%- endmacro %}
+
+{# Python values as a comma-separated list of SQL string literals. #}
+{% macro sql_string_list(values) -%}
+    {%- for value in values -%}
+        {{ sql_string(value) }}{% if not loop.last %}, {% endif %}
+    {%- endfor -%}
 {%- endmacro %}
 
 {#

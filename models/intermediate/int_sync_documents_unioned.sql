@@ -7,33 +7,37 @@
     exist. Ephemeral: read once, by sync_data, never copied.
 #}
 
+{#-
+    Only the entity types in the run's scope are read: a tag-selected run
+    builds only its own staging models, and on a fresh database the others
+    do not exist yet. The refs stay outside the condition, for the DAG.
+-#}
+{%- set staging = {
+    'logbook_entry': ref('stg_backend__logbook_entries'),
+    'goal': ref('stg_backend__goals'),
+    'practice_session': ref('stg_backend__practice_sessions'),
+} -%}
+{%- set in_scope = sync_entity_types() -%}
+{%- if execute and not in_scope -%}
+    {{ exceptions.raise_compiler_error(
+        "The selected staging models and var entity_types have no entity type "
+        ~ "in common, so there is nothing to migrate; widen one of them.") }}
+{%- endif %}
+
 with
-
-logbook_entries as (
-    select * from {{ ref('stg_backend__logbook_entries') }}
-    where {{ in_run_scope('logbook_entry') }}
-),
-
-goals as (
-    select * from {{ ref('stg_backend__goals') }}
-    where {{ in_run_scope('goal') }}
-),
-
-practice_sessions as (
-    select * from {{ ref('stg_backend__practice_sessions') }}
-    where {{ in_run_scope('practice_session') }}
-),
 
 users as (
     select * from {{ source('backend', 'users') }}
 ),
 
 unioned as (
-    select * from logbook_entries
-    union all
-    select * from goals
-    union all
-    select * from practice_sessions
+    {%- for entity_type in in_scope %}
+        select * from {{ staging[entity_type] }}
+        where {{ in_run_scope(entity_type) }}
+        {%- if not loop.last %}
+            union all
+        {%- endif %}
+    {%- endfor %}
 ),
 
 final as (

@@ -1,0 +1,112 @@
+"""The virtual environment's `dbt` command (make setup installs it as .venv/bin/dbt).
+
+It runs dbt-core's own CLI after two checks that dbt cannot make itself:
+
+- From a subfolder of the repository, dbt finds the project but not
+  profiles.yml, and the profile's relative extension paths would name files
+  that do not exist. So the launcher makes the paths of the SYNC_* variables
+  absolute (they were meant relative to where the command was typed), then
+  runs dbt from the project root.
+- A SYNC_DB_PATH that names no file would be created empty by SQLite's
+  connect, before any of the project's checks could run. A command that
+  connects to the database is refused first, and nothing is created. Only
+  the default dev database (data/dev.db) is ever created, by `make run`.
+"""
+
+import os
+import sys
+from pathlib import Path
+
+# The commands that open the target database and whose run should find it.
+CONNECTING_COMMANDS = {
+    "build",
+    "clone",
+    "compile",
+    "docs",
+    "retry",
+    "run",
+    "seed",
+    "show",
+    "snapshot",
+    "test",
+}
+PATH_VARIABLES = [
+    "SYNC_DB_PATH",
+    "SYNC_WORK_DB_PATH",
+    "SYNC_SCHEMA_DIR",
+    "SYNC_SQLITE_CRYPTO",
+    "SYNC_SQLITE_JS_JSON",
+    "DBT_LOG_PATH",
+    "DBT_TARGET_PATH",
+]
+DEFAULT_DB = "data/dev.db"
+
+
+def project_root(cwd):
+    for folder in (cwd, *cwd.parents):
+        if (folder / "dbt_project.yml").is_file():
+            return folder
+    # outside any project: the repository this .venv belongs to
+    return Path(sys.argv[0]).absolute().parent.parent.parent
+
+
+def option_value(args, *names):
+    for i, arg in enumerate(args):
+        for name in names:
+            if arg == name and i + 1 < len(args):
+                return args[i + 1]
+            if arg.startswith(name + "="):
+                return arg.split("=", 1)[1]
+    return None
+
+
+def command_of(args):
+    for arg in args:
+        if not arg.startswith("-"):
+            return arg
+    return None
+
+
+def refuse_missing_database(args):
+    """One paragraph and exit 2 when SYNC_DB_PATH names no file."""
+    if command_of(args) not in CONNECTING_COMMANDS:
+        return
+    if "--help" in args or "-h" in args:
+        return
+    target = option_value(args, "--target", "-t") or os.environ.get("DBT_TARGET", "dev")
+    path = os.environ.get("SYNC_DB_PATH")
+    if target == "postgres" or not path or path == DEFAULT_DB or Path(path).exists():
+        return
+    sys.stderr.write(
+        f"The {target} database {path} does not exist. Check SYNC_DB_PATH: it must name the "
+        "existing database file that holds the backend tables and sync_data (only the default "
+        f"dev database, {DEFAULT_DB}, is created from the sample backend, when SYNC_DB_PATH is "
+        "not set). Nothing was run and no file was created.\n"
+    )
+    sys.exit(2)
+
+
+def main():
+    args = sys.argv[1:]
+    cwd = Path.cwd()
+    root = project_root(cwd)
+    explicit = option_value(args, "--project-dir") or os.environ.get("DBT_PROJECT_DIR")
+    if not explicit and root != cwd:
+        for name in PATH_VARIABLES:
+            value = os.environ.get(name)
+            if value and not os.path.isabs(value):
+                os.environ[name] = str(cwd / value)
+        os.chdir(root)
+    refuse_missing_database(args)
+    if not os.environ.get("SYNC_DB_PATH") and Path.cwd() == root:
+        # a fresh clone has no data/ folder for the default dev database
+        (root / "data").mkdir(exist_ok=True)
+
+    from dbt.cli.main import cli
+
+    sys.argv[0] = "dbt"
+    sys.exit(cli())
+
+
+if __name__ == "__main__":
+    main()

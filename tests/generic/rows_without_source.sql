@@ -1,0 +1,51 @@
+{#
+    The sync_data rows of the run's scope (entity types, user) that no
+    migratable backend row of this run explains: rows devices pushed through
+    the API, or rows whose backend row is rejected now (the merge leaves
+    those as they are). They are the API's, never an error; configure it
+    with severity warn, so they are counted and listed in the run's output.
+#}
+{% test rows_without_source(model, documents) %}
+
+{%- if var('dry_run', false) -%}
+select null as entity_type where false
+{%- else -%}
+{%- set user_id = sync_user_id() -%}
+
+with
+
+documents as (
+    select * from {{ documents }}
+),
+
+synced as (
+    select * from {{ model }}
+    where
+        entity_type in ({{ sql_string_list(sync_entity_types()) }})
+        {%- if user_id is not none %}
+        and user_id = {{ sql_string(user_id) }}
+        {%- endif %}
+),
+
+final as (
+    select
+        synced.entity_type,
+        synced.entity_id,
+        synced.user_id,
+        case
+            when documents.entity_id is null then 'no backend row (the API wrote it)'
+            else 'backend row rejected; left as it was'
+        end as problem
+    from synced
+    left join documents
+        on
+            synced.user_id = documents.user_id
+            and synced.entity_type = documents.entity_type
+            and synced.entity_id = documents.entity_id
+    where documents.entity_id is null or documents.reject_reason is not null
+)
+
+select * from final
+{%- endif %}
+
+{% endtest %}
