@@ -319,14 +319,14 @@ def test_rollback_all_needs_confirmation(db):
     assert "unknown entity type 'settings'" in proc.stdout
 
 
-def readme_sql(title):
-    text = (PROJECT_DIR / "README.md").read_text()
+def operations_sql(title):
+    text = (PROJECT_DIR / "docs" / "operations.md").read_text()
     match = re.search(r"```sql\n(-- " + re.escape(title) + r"\n.*?)```", text, re.S)
     assert match, title
     return match.group(1)
 
 
-def test_readme_history_queries(db):
+def test_documented_history_queries(db):
     load_fixture(db)
     run_dbt(db, "run")
     with sqlite3.connect(db) as conn:
@@ -334,8 +334,8 @@ def test_readme_history_queries(db):
     run_dbt(db, "run", "--vars", "{entity_types: [goal]}")
     last_run = invocation_id(db)
     with sqlite3.connect(db) as conn:
-        all_rows = conn.execute(readme_sql("run history")).fetchall()
-        last = conn.execute(readme_sql("last successful run")).fetchall()
+        all_rows = conn.execute(operations_sql("run history")).fetchall()
+        last = conn.execute(operations_sql("last successful run")).fetchall()
     assert len(all_rows) == 4
     assert [(r[0], r[1], r[2]) for r in last] == [(last_run, "goal", "success")]
     assert last[0][5] == 1  # updated

@@ -5,7 +5,7 @@
     js_json_is_valid, js_string, iso_from_unix_ms), created or replaced on
     every run, so a run always uses the definitions of its own checkout. They
     were checked against node's JSON.stringify by a differential fuzz (see
-    README, "PostgreSQL").
+    docs/postgres.md, "What is engine-specific").
 #}
 {% macro install_js_functions() -%}
     {{ return(adapter.dispatch('install_js_functions')()) }}

@@ -1,0 +1,446 @@
+"""The shell commands of README.md and docs/operations.md work as documented.
+
+Every ```sh block is split into commands (backslash continuations and quoted
+newlines joined, comment lines skipped), and each command runs with bash, in
+document order, in a scratch copy of the project whose dev database `make run`
+has migrated. The absolute paths the docs use for an operator's files
+(/backups/prod.db, /data/prod.db, /var/log/sync_data/..., /tmp/...) are
+rewritten to files under the test's folder: the databases among them are
+copies of the dev database with nothing migrated yet, so a documented command
+never touches the machine and its effect can be seen.
+
+The Markdown itself marks what cannot run here (docs/development.md, "The
+documented commands"): a fence language other than sh, `<!-- not run: why -->`
+on the line before a block, ``<!-- not run `cmd`: why -->`` for single
+commands, and `# exit N` after a command that is expected to fail.
+"""
+
+import hashlib
+import os
+import re
+import shlex
+import shutil
+import sqlite3
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from conftest import PROJECT_DIR
+
+DOCUMENTS = ["README.md", "docs/operations.md"]
+# The operator's folders the docs name, and the databases in them that are
+# prepared as copies of the dev database.
+SCRATCH_ROOTS = ["/backups", "/data", "/var/log/sync_data", "/tmp"]
+SCRATCH_DATABASES = ["/backups/prod.db", "/backups/staging.db", "/data/prod.db"]
+# Absolute paths a command may use as they are: they are read, never written.
+SYSTEM_PATHS = ("/dev/null", "/usr/")
+# Make and dbt settings of the shell that runs pytest would change what a
+# documented command does.
+INHERITED_SETTINGS = {
+    "TARGET",
+    "USER_ID",
+    "ENTITY",
+    "ENTITIES",
+    "DRY_RUN",
+    "ALL",
+    "CONFIRM",
+    "SYSTEM_PYTHON",
+    "MAKEFLAGS",
+    "MFLAGS",
+    "MAKELEVEL",
+}
+
+OPEN_FENCE = re.compile(r"^```(?P<language>[\w-]*)\s*$")
+NOT_RUN = re.compile(
+    r"^<!--\s*not run(?P<commands>(?:\s*,?\s*`[^`]+`)*)\s*:(?P<reason>.*?)-->$", re.S
+)
+EXPECTED_EXIT = re.compile(r"^exit (\d+)\b")
+ABSOLUTE_PATH = re.compile(r"(?<![\w.~/:-])/[\w./-]*")
+
+
+@dataclass
+class Command:
+    document: str
+    line: int
+    text: str
+    expected_exit: int
+
+    def __str__(self):
+        return f"{self.document}:{self.line}: {self.text}"
+
+
+def trailing_comment(command):
+    """The text of the command's shell comment, or ''."""
+    quote, escaped = None, False
+    for i, char in enumerate(command):
+        if escaped:
+            escaped = False
+        elif char == "\\" and quote != "'":
+            escaped = True
+        elif quote:
+            if char == quote:
+                quote = None
+        elif char in "'\"":
+            quote = char
+        elif char == "#" and (i == 0 or command[i - 1].isspace()):
+            return command[i + 1 :].strip()
+    return ""
+
+
+def quotes_open(text):
+    try:
+        shlex.split(text, comments=True)
+    except ValueError:
+        return True
+    return False
+
+
+def split_commands(lines, first_line):
+    """(line number, command) for each command of a block's lines."""
+    commands, current, start = [], None, None
+    for number, raw in enumerate(lines, first_line):
+        line = raw.strip()
+        if current is None:
+            if not line or line.startswith("#"):
+                continue
+            current, start = "", number
+        if line.endswith("\\") and not quotes_open(current + line[:-1]):
+            current += line[:-1].rstrip() + " "
+            continue
+        current += line
+        if quotes_open(current):
+            # a quoted argument spans lines: the newline is part of it
+            current += "\n"
+            continue
+        commands.append((start, current))
+        current = None
+    assert current is None, f"line {start}: a command never ends: {current!r}"
+    return commands
+
+
+def documented_commands(document, markdown):
+    """The commands to run, and the commands marked `not run`, of a document."""
+    lines = markdown.splitlines()
+    to_run, not_run = [], []
+    previous, i = "", 0
+    while i < len(lines):
+        fence = OPEN_FENCE.match(lines[i])
+        if not fence:
+            if lines[i].strip():
+                previous = lines[i].strip()
+            i += 1
+            continue
+        end = next(j for j in range(i + 1, len(lines)) if lines[j].strip() == "```")
+        marker = NOT_RUN.match(previous)
+        previous, start, i = "", i, end + 1
+        if fence["language"] != "sh":
+            continue
+        block = split_commands(lines[start + 1 : end], start + 2)
+        skipped = re.findall(r"`([^`]+)`", marker["commands"]) if marker else []
+        if marker:
+            assert marker["reason"].strip(), f"{document}:{start}: say why it is not run"
+        if marker and not skipped:
+            not_run.extend(text for _, text in block)
+            continue
+        for name in skipped:
+            assert any(re.sub(r"\s+#.*", "", text) == name for _, text in block), (
+                f"{document}: `{name}` is marked not run, but the block has no such command"
+            )
+        for line, text in block:
+            if re.sub(r"\s+#.*", "", text) in skipped:
+                not_run.append(text)
+                continue
+            expected = EXPECTED_EXIT.match(trailing_comment(text))
+            to_run.append(Command(document, line, text, int(expected[1]) if expected else 0))
+    return to_run, not_run
+
+
+def rewrite_paths(command, scratch):
+    """The command with the operator's absolute paths moved under `scratch`."""
+    roots = "|".join(re.escape(root) for root in SCRATCH_ROOTS)
+    code = re.sub(rf"(?<![\w.~/:-])(?=(?:{roots})/)", str(scratch), command)
+    for path in ABSOLUTE_PATH.findall(code):
+        assert path.startswith((str(scratch), *SYSTEM_PATHS)), (
+            f"{command}: {path} is not a scratch path; add its folder to SCRATCH_ROOTS"
+            " or mark the command not run"
+        )
+    return code
+
+
+def command_env():
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("SYNC_", "DBT_")) and key not in INHERITED_SETTINGS
+    }
+    env.update(DBT_SEND_ANONYMOUS_USAGE_STATS="False", DO_NOT_TRACK="1", DBT_USE_COLORS="False")
+    return env
+
+
+def read_only(path):
+    # mode=ro never creates the file, as a plain connect would
+    return sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+
+
+def has_table(conn, name):
+    return conn.execute("select 1 from sqlite_master where name = ?", (name,)).fetchone()
+
+
+@dataclass
+class DatabaseState:
+    exists: bool
+    work_file_exists: bool
+    digest: str | None = None
+    sync_data: list | None = None
+    runs: int = 0
+    rolled_back: int = 0
+
+
+def database_state(path):
+    work_file = Path(f"{path}.dbt-work")
+    if not path.exists():
+        return DatabaseState(False, work_file.exists())
+    state = DatabaseState(
+        True, work_file.exists(), digest=hashlib.sha256(path.read_bytes()).hexdigest()
+    )
+    with read_only(path) as conn:
+        if has_table(conn, "sync_data"):
+            state.sync_data = conn.execute("select * from sync_data order by id").fetchall()
+        if has_table(conn, "migration_runs"):
+            state.runs, state.rolled_back = conn.execute(
+                "select count(*), count(case when status = 'rolled_back' then 1 end)"
+                " from migration_runs"
+            ).fetchone()
+    return state
+
+
+def newest_run(path):
+    """(entity types, user_id_filter) of the last run recorded in migration_runs."""
+    with read_only(path) as conn:
+        rows = conn.execute(
+            "select entity_type, user_id_filter from migration_runs where run_id ="
+            " (select run_id from migration_runs order by rowid desc limit 1)"
+        ).fetchall()
+    return {row[0] for row in rows}, {row[1] for row in rows}
+
+
+def command_kind(code, tokens):
+    """What the command does to its database, as far as the test checks it."""
+    dry = "DRY_RUN=1" in tokens or re.search(r"dry_run:\s*true", code)
+    if "rollback" in code:
+        return "dry rollback" if dry else "rollback"
+    if dry or ("make" in tokens and "dry-run" in tokens):
+        return "dry run"
+    if any(token.endswith("weekly_sync.sh") for token in tokens):
+        return "weekly job"
+    if "make" in tokens and ("run" in tokens or "migrate" in tokens):
+        return "migration"
+    # a selection may leave sync_data out (e.g. --select staging)
+    if re.search(r"\bdbt (run|build)(\s|$)", code) and not re.search(r"\s(--select|-s)\s", code):
+        return "migration"
+    return None
+
+
+def dry_run_plan(code, project):
+    named = re.search(r"dry_run_csv:\s*([^,}\s]+)", code)
+    return Path(named[1]) if named else project / "target" / "dry_run.csv"
+
+
+def effect_problems(kind, code, tokens, project, database, before, after):
+    """What the command should have done to its database and did not."""
+    if kind == "dry rollback":
+        return [] if after.digest == before.digest else ["a dry rollback changed the database"]
+    if kind == "rollback":
+        if after.rolled_back > before.rolled_back:
+            return []
+        return ["the rollback left no rolled_back row in migration_runs"]
+    if kind == "dry run":
+        problems = [] if after.digest == before.digest else ["a dry run changed the database"]
+        plan = dry_run_plan(code, project)
+        if not plan.exists() or not plan.read_text().startswith("entity_type,action,"):
+            problems.append(f"the dry run wrote no plan to {plan}")
+        return problems
+    if kind not in ("migration", "weekly job"):
+        return []
+    problems = []
+    if after.runs <= before.runs:
+        problems.append("the run left no row in migration_runs")
+    if not after.sync_data:
+        problems.append("sync_data is empty after the run")
+    settings = dict(token.split("=", 1) for token in tokens if re.fullmatch(r"[A-Z_]+=.*", token))
+    if "make" in tokens and "migrate" in tokens and after.runs > before.runs:
+        entity_types, user_ids = newest_run(database)
+        wanted = settings.get("ENTITY") or settings.get("ENTITIES")
+        if wanted and entity_types != set(wanted.split(",")):
+            problems.append(f"the run migrated {sorted(entity_types)}, not {wanted}")
+        if "USER_ID" in settings and user_ids != {settings["USER_ID"]}:
+            problems.append(f"the run's user filter is {user_ids}, not {settings['USER_ID']}")
+    if kind == "weekly job":
+        target = tokens[tokens.index(next(t for t in tokens if t.endswith("weekly_sync.sh"))) + 1]
+        log = Path(tokens[-1]) if tokens[-1].endswith(".log") else None
+        log = log or project / "logs" / f"weekly_sync_{target}.log"
+        if not log.exists() or "finished: exit code 0" not in log.read_text():
+            problems.append(f"the weekly job's log {log} does not say it finished")
+    return problems
+
+
+def run_documented(commands, project, scratch):
+    """Run the commands in order; return a description of each that broke."""
+    env = command_env()
+    failures = []
+    for command in commands:
+        code = rewrite_paths(command.text, scratch)
+        tokens = shlex.split(code, comments=True)
+        named = [t.split("=", 1)[1] for t in tokens if t.startswith("SYNC_DB_PATH=")]
+        database = Path(named[0]) if named else project / "data" / "dev.db"
+        database = database if database.is_absolute() else project / database
+        kind = command_kind(code, tokens)
+        if kind == "dry run":
+            # so that a plan left by an earlier command does not count
+            dry_run_plan(code, project).unlink(missing_ok=True)
+        before = database_state(database)
+        proc = subprocess.run(
+            ["bash", "-o", "pipefail", "-c", code],
+            cwd=project,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
+        after = database_state(database)
+        if proc.returncode != command.expected_exit:
+            problems = [f"exit {proc.returncode}, expected {command.expected_exit}"]
+        elif command.expected_exit != 0:
+            # a refused command changes nothing, and creates nothing
+            problems = []
+            if (after.exists, after.work_file_exists) != (before.exists, before.work_file_exists):
+                problems.append(f"it created {database} or its work file")
+            if after.sync_data != before.sync_data:
+                problems.append("it changed sync_data")
+        else:
+            problems = effect_problems(kind, code, tokens, project, database, before, after)
+        if problems:
+            output = (proc.stdout + proc.stderr).strip().splitlines()
+            failures.append(
+                f"{command}\n  " + "; ".join(problems) + "\n    " + "\n    ".join(output[-15:])
+            )
+    return failures
+
+
+def date_back_sources(project):
+    """Keep make from rebuilding the shared .venv from this copy.
+
+    The copy's .venv is a symlink to the repository's. A checkout newer than
+    the .venv (a worktree made after it was built) would make `make` rebuild
+    it, for every test run and for everyone using it; `make setup` in the
+    repository is the place for that.
+    """
+    stamps = [project / ".venv/.installed", project / ".venv/sqlite-extensions/js_json.so"]
+    if not all(stamp.exists() for stamp in stamps):
+        return
+    oldest = min(stamp.stat().st_mtime for stamp in stamps) - 1
+    for name in ["requirements.txt", "extensions/sqlite/js_json.c"]:
+        if (project / name).stat().st_mtime > oldest:
+            os.utime(project / name, (oldest, oldest))
+
+
+@pytest.fixture
+def scratch_project(project_copy, tmp_path):
+    """A project copy after `make run`, and the operator's databases as copies of it."""
+    date_back_sources(project_copy)
+    proc = subprocess.run(
+        ["make", "run"],
+        cwd=project_copy,
+        env=command_env(),
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    scratch = tmp_path / "root"
+    for root in SCRATCH_ROOTS:
+        (scratch / root.lstrip("/")).mkdir(parents=True)
+    for name in SCRATCH_DATABASES:
+        path = scratch / name.lstrip("/")
+        shutil.copy(project_copy / "data" / "dev.db", path)
+        # the backend as it is before its first migration
+        with sqlite3.connect(path) as conn:
+            for table in ["sync_data", "migration_runs", "migration_rejects"]:
+                conn.execute(f"delete from {table}")
+    return project_copy, scratch
+
+
+@pytest.mark.parametrize("document", DOCUMENTS)
+def test_documented_commands_run(document, scratch_project):
+    project, scratch = scratch_project
+    commands, _ = documented_commands(document, (PROJECT_DIR / document).read_text())
+    assert commands, f"{document} has no sh block"
+    failures = run_documented(commands, project, scratch)
+    assert not failures, f"{len(failures)} of {len(commands)} documented commands broke:\n\n" + (
+        "\n\n".join(failures)
+    )
+
+
+def test_readme_starts_with_make_run_and_make_test():
+    commands, not_run = documented_commands("README.md", (PROJECT_DIR / "README.md").read_text())
+    first_block = (PROJECT_DIR / "README.md").read_text().split("```sh\n", 1)[1]
+    assert first_block.startswith("make run    # ")
+    assert first_block.splitlines()[1].startswith("make test   # ")
+    assert commands[0].text.startswith("make run ")
+    assert "make test" in [text.split("#")[0].strip() for text in not_run]
+
+
+SAMPLE = """\
+# Sample
+
+```sh
+echo one \\
+  two                      # a continued command
+# a comment line
+false                      # exit 1: expected to fail
+printf '%s' "a
+b"
+```
+
+<!-- not run: needs a server -->
+```sh
+psql -c 'select 1'
+```
+
+<!-- not run `make test`: it is the suite -->
+```sh
+make help
+make test   # every test
+```
+
+```cron
+0 2 * * 0  scripts/weekly_sync.sh prod
+```
+
+```text
+the API's own rows: not a command, and its quote never closes
+```
+"""
+
+
+def test_commands_are_split_and_marked_as_documented():
+    commands, not_run = documented_commands("SAMPLE.md", SAMPLE)
+    assert [(c.line, c.text, c.expected_exit) for c in commands] == [
+        (4, "echo one two                      # a continued command", 0),
+        (7, "false                      # exit 1: expected to fail", 1),
+        (8, "printf '%s' \"a\nb\"", 0),
+        (19, "make help", 0),
+    ]
+    assert not_run == ["psql -c 'select 1'", "make test   # every test"]
+
+
+def test_a_broken_command_fails(tmp_path):
+    (tmp_path / "data").mkdir()
+    markdown = "```sh\ntrue\nfalse   # exit 1\nexit 3\nls /backups/\n```\n"
+    (tmp_path / "root" / "backups").mkdir(parents=True)
+    commands, _ = documented_commands("BROKEN.md", markdown)
+    failures = run_documented(commands, tmp_path, tmp_path / "root")
+    assert len(failures) == 1 and failures[0].startswith("BROKEN.md:4: exit 3")
+    with pytest.raises(AssertionError, match="not a scratch path"):
+        rewrite_paths("cat /etc/passwd", tmp_path / "root")
