@@ -84,9 +84,12 @@ test-postgres: setup postgres
 	scripts/with_postgres.sh $(VENV)/bin/pytest -q tests_py/test_postgres.py
 
 # staging and prod must name an existing database: never create an empty one.
+# The database and its work file must be SQLite files: dbt would only say
+# "file is not a database", without the path (scripts/check_sqlite_files.py).
 check-db:
 	@if [ "$(TARGET)" != dev ] && [ ! -s "$(DB_PATH)" ]; then \
 	  echo "The $(TARGET) database '$(DB_PATH)' does not exist or is empty: set SYNC_DB_PATH to the database file." >&2; exit 2; fi
+	@$(PY) scripts/check_sqlite_files.py "$(TARGET)" "$(DB_PATH)" "$(WORK_DB_PATH)"
 
 # Preview: dbt run --target $(TARGET) --vars '{dry_run: true, ...}'
 dry-run: setup check-db

@@ -576,6 +576,53 @@ def test_old_scripts_migration_runs_table_is_named_and_nothing_changes(db):
     assert file_digest(db) == before
 
 
+@pytest.mark.parametrize("corrupt", ["random_database", "text_database", "random_work_file"])
+def test_file_that_is_not_a_database_is_named_and_left_as_it_was(db, tmp_path, corrupt):
+    work = Path(f"{db}.dbt-work")
+    if corrupt == "random_work_file":
+        run_dbt(db, "run", "--target", "prod")
+        work.write_bytes(random.Random(5).randbytes(4096))
+        bad = work
+    else:
+        bad = db
+        if corrupt == "random_database":
+            db.write_bytes(random.Random(5).randbytes(4096))
+        else:
+            db.write_text("id,email\nu_1,one@example.com\n")
+    digests = {p: file_digest(p) for p in (db, work) if p.exists()}
+    if bad == db:
+        expected = (
+            f"The prod database {db} is not a SQLite database (file is not a database): "
+            "SYNC_DB_PATH names a file that is not the backend's database, or the file is "
+            "damaged. Check SYNC_DB_PATH, and if it is right restore the database from a "
+            "backup. Nothing was run and no file was changed."
+        )
+    else:
+        expected = (
+            f"The work file {work} of the prod database {db} is not a SQLite database "
+            "(file is not a database). It holds only dbt's working tables: delete it (the next "
+            "run rebuilds it) or check SYNC_WORK_DB_PATH. Nothing was run and no file was "
+            "changed."
+        )
+    job = subprocess.run(
+        [str(PROJECT_DIR / "scripts/weekly_sync.sh"), "prod", str(tmp_path / "w.log")],
+        cwd=PROJECT_DIR,
+        env=dbt_env(db),
+        capture_output=True,
+        text=True,
+    )
+    assert job.returncode == 2 and expected in job.stderr, job.stderr
+    make = subprocess.run(
+        ["make", "-s", "check-db", "TARGET=prod"],
+        cwd=PROJECT_DIR,
+        env=dbt_env(db),
+        capture_output=True,
+        text=True,
+    )
+    assert make.returncode != 0 and expected in make.stderr, make.stderr
+    assert {p: file_digest(p) for p in (db, work) if p.exists()} == digests
+
+
 def test_failed_run_records_one_plain_line(db, project_copy):
     insert_rows(db, "users", [USER])
     insert_rows(db, "goals", [dict(GOAL, id="g1")])
