@@ -102,11 +102,14 @@ test-postgres: setup postgres ## the PostgreSQL tests only (SYNC_PG_TEST_HOST/PO
 	scripts/with_postgres.sh $(VENV)/bin/pytest -q tests_py/test_postgres.py
 
 # Only the default dev database may be created; any other path must exist.
+# The database and its work file must be SQLite files: dbt would only say
+# "file is not a database", without the path (scripts/check_sqlite_files.py).
 check-db: check-make-vars ## refuse a SYNC_DB_PATH that names no database (TARGET, SYNC_DB_PATH)
 	@if [ "$(TARGET)" != postgres ] && [ "$(DB_PATH)" != data/dev.db ] && [ ! -s "$(DB_PATH)" ]; then \
 	  echo "The $(TARGET) database '$(DB_PATH)' does not exist or is empty: set SYNC_DB_PATH to the database file. Nothing was run." >&2; exit 2; fi
 	@if [ "$(TARGET)" = staging ] || [ "$(TARGET)" = prod ]; then [ -n "$(SYNC_DB_PATH)" ] || { \
 	  echo "TARGET=$(TARGET) needs SYNC_DB_PATH, the $(TARGET) database file. Nothing was run." >&2; exit 2; }; fi
+	@$(PY) scripts/check_sqlite_files.py "$(TARGET)" "$(DB_PATH)" "$(WORK_DB_PATH)"
 
 dry-run: setup check-db ## what a migration would write, writing nothing (TARGET, SYNC_DB_PATH, USER_ID, ENTITIES or ENTITY)
 	vars=$$(DRY_RUN=1 $(PY) scripts/dbt_vars.py) && $(DBT) run --target $(TARGET) --vars "$$vars"

@@ -11,6 +11,9 @@ It runs dbt-core's own CLI after two checks that dbt cannot make itself:
   connect, before any of the project's checks could run. A command that
   connects to the database is refused first, and nothing is created. Only
   the default dev database (data/dev.db) is ever created, by `make run`.
+- A database or work file that is not SQLite fails inside dbt-sqlite's
+  connect with a bare "file is not a database"; it is named here instead
+  (scripts/check_sqlite_files.py).
 """
 
 import os
@@ -86,6 +89,25 @@ def refuse_missing_database(args):
     sys.exit(2)
 
 
+def refuse_unreadable_database(args, root):
+    """One paragraph and exit 2 when the database or its work file is not SQLite.
+
+    dbt-sqlite fails on such a file while it opens its connection, before the
+    project's checks run, with a bare "file is not a database".
+    """
+    if command_of(args) not in CONNECTING_COMMANDS or "--help" in args or "-h" in args:
+        return
+    target = option_value(args, "--target", "-t") or os.environ.get("DBT_TARGET", "dev")
+    path = os.environ.get("SYNC_DB_PATH") or DEFAULT_DB
+    work = os.environ.get("SYNC_WORK_DB_PATH") or f"{path}.dbt-work"
+    sys.path.insert(0, str(root / "scripts"))
+    import check_sqlite_files
+
+    code = check_sqlite_files.main(["check_sqlite_files.py", target, path, work])
+    if code:
+        sys.exit(code)
+
+
 def main():
     args = sys.argv[1:]
     cwd = Path.cwd()
@@ -98,6 +120,7 @@ def main():
                 os.environ[name] = str(cwd / value)
         os.chdir(root)
     refuse_missing_database(args)
+    refuse_unreadable_database(args, root)
     if not os.environ.get("SYNC_DB_PATH") and Path.cwd() == root:
         # a fresh clone has no data/ folder for the default dev database
         (root / "data").mkdir(exist_ok=True)

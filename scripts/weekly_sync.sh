@@ -24,6 +24,8 @@ if [ "$target" != dev ] && [ ! -s "$db" ]; then
   echo "weekly_sync: the $target database $db does not exist or is empty; check SYNC_DB_PATH. Nothing was run." >&2
   exit 2
 fi
+# dbt would only say "file is not a database", without the path
+.venv/bin/python scripts/check_sqlite_files.py "$target" "$db" "${SYNC_WORK_DB_PATH:-$db.dbt-work}" || exit 2
 lock="$db.lock"
 mkdir -p "$(dirname "$log")" "$(dirname "$db")"
 

@@ -6,6 +6,8 @@ import hashlib
 import json
 import os
 import random
+import re
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -458,3 +460,216 @@ def test_source_is_never_touched_by_any_kind_of_run(relaxed_db):
         relaxed_db, "run-operation", "rollback_sync_data", "--args", "{all: true, confirm: true}"
     )
     assert table_digest(relaxed_db, BACKEND) == before
+
+
+# --- errors that name the file, table or var and say what to do -------------
+
+
+def file_digest(path):
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def run_dbt_as_a_plain_user(db_path, *args):
+    """dbt for whom file permissions count: as root, without CAP_DAC_OVERRIDE."""
+    prefix = []
+    if os.geteuid() == 0:
+        setpriv = shutil.which("setpriv")
+        if setpriv is None:
+            pytest.skip("running as root without setpriv: a chmod would not stop dbt")
+        prefix = [setpriv, "--bounding-set", "-dac_override", "--"]
+    return subprocess.run(
+        [*prefix, str(DBT), *args],
+        cwd=PROJECT_DIR,
+        env=dbt_env(db_path),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def failed_history(db):
+    with sqlite3.connect(db) as conn:
+        return conn.execute(
+            "select entity_type, error_message from migration_runs"
+            " where status = 'failed' order by entity_type"
+        ).fetchall()
+
+
+@pytest.mark.parametrize("read_only", ["file", "folder"])
+def test_read_only_database_is_named_and_left_as_it_was(db, read_only):
+    insert_rows(db, "users", [USER])
+    insert_rows(db, "goals", [dict(GOAL, id="g1")])
+    run_dbt(db, "run", "--target", "prod")
+    insert_rows(db, "goals", [dict(GOAL, id="g2")])
+    before = file_digest(db)
+    history_before = table_digest(db, ["sync_data", "migration_runs"])
+    # the file itself, or its folder, where SQLite must create its journal
+    locked = db if read_only == "file" else db.parent
+    mode = locked.stat().st_mode
+    locked.chmod(0o444 if read_only == "file" else 0o555)
+    try:
+        proc = run_dbt_as_a_plain_user(db, "run", "--target", "prod")
+    finally:
+        locked.chmod(mode)
+    out = proc.stdout
+    assert proc.returncode == 1, out
+    assert "keyboard interrupt" not in out
+    # the file that could not be written: the database, or the work file
+    # whose journal could not be created in the read-only folder
+    named = f"database {db}" if read_only == "file" else f"work file {db}.dbt-work"
+    assert (
+        f"The prod {named} could not be written (attempt to write a readonly database): "
+        "it is read-only for this user. Check the permissions of the file and of its folder "
+        "(SQLite writes a journal next to the file, so both must be writable), or run as the "
+        "user who owns them. This run stopped before merging: sync_data is as it was before it."
+    ) in out
+    assert (
+        "The failed run could not be recorded in migration_runs: the database could not be "
+        "written (attempt to write a readonly database)."
+    ) in out
+    assert file_digest(db) == before
+    assert table_digest(db, ["sync_data", "migration_runs"]) == history_before
+
+
+OLD_MIGRATION_RUNS = """
+create table migration_runs (
+    id TEXT PRIMARY KEY, entity_type TEXT NOT NULL, last_processed_id TEXT,
+    processed_count INTEGER, error_count INTEGER,
+    started_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP, completed_at TIMESTAMP
+)"""
+
+
+def test_old_scripts_migration_runs_table_is_named_and_nothing_changes(db):
+    insert_rows(db, "users", [USER])
+    insert_rows(db, "goals", [dict(GOAL, id="g1")])
+    with sqlite3.connect(db) as conn:
+        conn.execute("drop table if exists migration_runs")
+        conn.execute(OLD_MIGRATION_RUNS)
+        conn.execute(
+            "insert into migration_runs (id, entity_type, processed_count) values ('r1', 'goal', 5)"
+        )
+    before = file_digest(db)
+    expected = (
+        f"The prod database {db} has run history tables this project cannot write into: "
+        "migration_runs lacks column(s) run_id, target_name, user_id_filter, "
+        "entity_types_filter, status, inserted_count, updated_count, skipped_count, "
+        "deleted_count, error_message (the old migration script's migration_runs has this "
+        "shape). Nothing was changed. Keep the old rows under another name "
+        "(alter table main.migration_runs rename to migration_runs_old) and run again: "
+        "the project then creates its own migration_runs."
+    )
+    for args in (
+        ["run", "--target", "prod"],
+        ["build", "--target", "prod"],
+        [
+            "run-operation",
+            "rollback_sync_data",
+            "--target",
+            "prod",
+            "--args",
+            "{all: true, confirm: true}",
+        ],
+    ):
+        proc = run_dbt(db, *args, expect_ok=False)
+        assert proc.returncode == 1 or proc.returncode == 2
+        assert "keyboard interrupt" not in proc.stdout
+        assert expected in proc.stdout, proc.stdout
+        assert file_digest(db) == before
+    # a dry run, or a run that does not merge, writes no history: they still work
+    run_dbt(db, "run", "--target", "prod", "--vars", "{dry_run: true}")
+    assert file_digest(db) == before
+    run_dbt(db, "run", "--target", "prod", "--select", "staging")
+    assert file_digest(db) == before
+
+
+@pytest.mark.parametrize("corrupt", ["random_database", "text_database", "random_work_file"])
+def test_file_that_is_not_a_database_is_named_and_left_as_it_was(db, tmp_path, corrupt):
+    work = Path(f"{db}.dbt-work")
+    if corrupt == "random_work_file":
+        run_dbt(db, "run", "--target", "prod")
+        work.write_bytes(random.Random(5).randbytes(4096))
+        bad = work
+    else:
+        bad = db
+        if corrupt == "random_database":
+            db.write_bytes(random.Random(5).randbytes(4096))
+        else:
+            db.write_text("id,email\nu_1,one@example.com\n")
+    digests = {p: file_digest(p) for p in (db, work) if p.exists()}
+    if bad == db:
+        expected = (
+            f"The prod database {db} is not a SQLite database (file is not a database): "
+            "SYNC_DB_PATH names a file that is not the backend's database, or the file is "
+            "damaged. Check SYNC_DB_PATH, and if it is right restore the database from a "
+            "backup. Nothing was run and no file was changed."
+        )
+    else:
+        expected = (
+            f"The work file {work} of the prod database {db} is not a SQLite database "
+            "(file is not a database). It holds only dbt's working tables: delete it (the next "
+            "run rebuilds it) or check SYNC_WORK_DB_PATH. Nothing was run and no file was "
+            "changed."
+        )
+    job = subprocess.run(
+        [str(PROJECT_DIR / "scripts/weekly_sync.sh"), "prod", str(tmp_path / "w.log")],
+        cwd=PROJECT_DIR,
+        env=dbt_env(db),
+        capture_output=True,
+        text=True,
+    )
+    assert job.returncode == 2 and expected in job.stderr, job.stderr
+    make = subprocess.run(
+        ["make", "-s", "check-db", "TARGET=prod"],
+        cwd=PROJECT_DIR,
+        env=dbt_env(db),
+        capture_output=True,
+        text=True,
+    )
+    assert make.returncode != 0 and expected in make.stderr, make.stderr
+    # plain dbt too: the launcher names the file before dbt-sqlite's connect
+    plain = run_dbt(db, "build", "--target", "prod", expect_ok=False)
+    assert plain.returncode == 2 and expected in plain.stderr, plain.stderr
+    assert "Unable to parse logging event" not in plain.stdout + plain.stderr
+    assert {p: file_digest(p) for p in (db, work) if p.exists()} == digests
+
+
+def test_failed_run_records_one_plain_line(db, project_copy):
+    insert_rows(db, "users", [USER])
+    insert_rows(db, "goals", [dict(GOAL, id="g1")])
+    # a SQL error: sync_data's merge fails
+    with sqlite3.connect(db) as conn:
+        conn.execute(
+            "create trigger fail_insert before insert on sync_data "
+            "begin select raise(abort, 'injected failure'); end"
+        )
+    proc = run_dbt(db, "run", expect_ok=False)
+    assert "\x1b[" not in proc.stdout  # DBT_USE_COLORS=False: the log is plain too
+    assert failed_history(db) == [
+        (entity_type, "model sync_data: Database Error: injected failure")
+        for entity_type in ["goal", "logbook_entry", "practice_session"]
+    ]
+    assert "migration goal: failed processed=0" in proc.stdout
+    assert "error=model sync_data: Database Error: injected failure\n" in proc.stdout
+    with sqlite3.connect(db) as conn:
+        conn.execute("drop trigger fail_insert")
+        conn.execute("delete from migration_runs")
+    # failing unit tests, whose messages are coloured multi-line diffs
+    macro = project_copy / "macros/json/js_defaults.sql"
+    macro.write_text(macro.read_text().replace("'{{ when_null }}'", "'{{ when_null }}0'"))
+    proc = run_dbt(db, "build", expect_ok=False, project_dir=project_copy)
+    assert "differs from" in proc.stdout  # the full diff stays in dbt's output
+    (message,) = {m for _, m in failed_history(db)}
+    parts = message.split("; ")
+    assert "unit test goal_numbers: actual differs from expected" in parts
+    assert all(re.fullmatch(r"unit test \w+: actual differs from expected", p) for p in parts)
+    # a long message is cut to one line of at most 500 characters
+    with sqlite3.connect(db) as conn:
+        conn.execute("delete from migration_runs")
+        conn.execute(
+            "create trigger fail_insert before insert on sync_data "
+            f"begin select raise(abort, '{'very long reason, ' * 60}'); end"
+        )
+    run_dbt(db, "run", expect_ok=False)
+    (message,) = {m for _, m in failed_history(db)}
+    assert len(message) == 500 and message.endswith("...")
+    assert message.startswith("model sync_data: Database Error: very long reason, very long")

@@ -305,6 +305,42 @@ def test_locked_sync_data_waits_then_fails_clearly_on_postgres(db, pg):
     ]
 
 
+def test_old_migration_runs_and_failures_are_named_on_postgres(db, pg):
+    load_contract_fixture(db)
+    mirror_backend(db, pg)
+    pg.execute(
+        f"create table {pg.schema}.migration_runs (id text primary key, entity_type text not null,"
+        " last_processed_id text, processed_count integer, error_count integer,"
+        " started_at timestamp default current_timestamp, completed_at timestamp)"
+    )
+    out = pg.dbt("run", expect_ok=False).stdout
+    assert "keyboard interrupt" not in out
+    assert (
+        f"The postgres schema {pg.schema} of database {server_settings()['dbname']} has run "
+        "history tables this project cannot write into: migration_runs lacks column(s) run_id,"
+    ) in out
+    assert f"(alter table {pg.schema}.migration_runs rename to migration_runs_old)" in out
+    assert pg.sync_data() == {}
+    # renamed as the message says, the project's own table is created; a
+    # failed merge is recorded as one plain line
+    pg.execute(f"alter table {pg.schema}.migration_runs rename to migration_runs_old")
+    pg.execute(
+        f"create function {pg.schema}.fail_insert() returns trigger language plpgsql as"
+        " $$ begin raise exception 'injected failure'; end $$"
+    )
+    pg.execute(
+        f"create trigger fail_insert before insert on {pg.schema}.sync_data"
+        f" for each row execute function {pg.schema}.fail_insert()"
+    )
+    pg.dbt("run", expect_ok=False)
+    assert pg.sync_data() == {}
+    failed = pg.query(f"select status, error_message from {pg.schema}.migration_runs")
+    assert len(failed) == 3
+    assert {(r["status"], r["error_message"]) for r in failed} == {
+        ("failed", "model sync_data: Database Error: injected failure")
+    }
+
+
 def cached(pg, table):
     """{entity_id: (xmin, source_fingerprint, data)} of a staging table: a
     row's xmin is the transaction that wrote it, so a kept row keeps it."""

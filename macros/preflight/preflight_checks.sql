@@ -4,7 +4,9 @@
     - staging/prod: the database file must exist and hold tables (dbt-sqlite
       creates an empty file when the path names none; we stop right there);
     - every backend table the models read must exist (in dev a missing one is
-      left to the sample loader) and have every column the sources declare.
+      left to the sample loader) and have every column the sources declare;
+    - a run that merges must be able to write its history: a migration_runs
+      of another shape (the old script's) stops it here, not after the merge.
 #}
 {% macro preflight_checks() -%}
     {%- if not execute or flags.WHICH not in ['run', 'build', 'test'] -%}
@@ -64,6 +66,12 @@
             ~ "that its schema is current (see models/staging/_backend__sources.yml for what is "
             ~ "needed); nothing was migrated.") }}
     {%- endif -%}
+    {#- only a run that merges writes history: sync_data selected, not a dry run -#}
+    {%- if flags.WHICH in ['run', 'build'] and not var('dry_run', false) -%}
+        {%- for uid in selected_resources if uid.startswith('model.') and uid.endswith('.sync_data') -%}
+            {%- do check_run_history_tables() -%}
+        {%- endfor -%}
+    {%- endif -%}
 {%- endmacro %}
 
 {#
@@ -84,6 +92,80 @@
                 ~ "--vars '{busy_timeout_ms: 60000}'.", info=True) }}
         {%- endif -%}
     {%- endfor -%}
+{%- endmacro %}
+
+{#
+    on-run-end: when a node failed because its database could not be written
+    (a read-only file or folder, a read-only user or transaction), say which
+    one and what to do. SQLite does not name the file in its error; the
+    failed node's schema does (sync_data: the database, staging: the work
+    file).
+#}
+{% macro explain_unwritable_database(results) -%}
+    {%- if not execute -%}{{ return('') }}{%- endif -%}
+    {%- set labels = [] -%}
+    {%- set errors = [] -%}
+    {%- for result in results if result.status == 'error' -%}
+        {%- for line in modules.re.split('[\\r\\n]+', result.message or '')
+            if 'readonly database' in line or 'read-only transaction' in line or 'permission denied' in line -%}
+            {%- set label = database_label(result.node.schema) -%}
+            {%- if label not in labels -%}
+                {%- do labels.append(label) -%}
+                {%- do errors.append(line | trim) -%}
+            {%- endif -%}
+        {%- endfor -%}
+    {%- endfor -%}
+    {%- if labels -%}
+        {{ log(
+            "The " ~ target.name ~ " " ~ labels | join(" and the ") ~ " could not be written ("
+            ~ errors | unique | join('; ') ~ "): " ~ unwritable_database_advice()
+            ~ " This run stopped before merging: sync_data is as it was before it.", info=True) }}
+    {%- endif -%}
+{%- endmacro %}
+
+{#
+    What to do about a database this run could not write, in a sentence or
+    two (see explain_unwritable_database).
+#}
+{% macro unwritable_database_advice() -%}
+    {{ return(adapter.dispatch('unwritable_database_advice')()) }}
+{%- endmacro %}
+
+{% macro sqlite__unwritable_database_advice() -%}
+    {{ return(
+        "it is read-only for this user. Check the permissions of the file and of its folder "
+        ~ "(SQLite writes a journal next to the file, so both must be writable), or run as "
+        ~ "the user who owns them.") }}
+{%- endmacro %}
+
+{% macro postgres__unwritable_database_advice() -%}
+    {{ return(
+        "this user (" ~ target.user ~ ") may not write it, or the server is read-only. Grant "
+        ~ "the user usage and create on the schema and select, insert, update and delete on "
+        ~ "its tables, or run as a user who has them, on the primary server.") }}
+{%- endmacro %}
+
+{#
+    A schema as the operator knows it, for messages: on SQLite "database
+    <file>" for the target's schema and "<schema> file <file>" for an attached
+    one (the work file); on PostgreSQL "schema <schema> of database <dbname>".
+    Arguments:
+    - schema: the schema (on SQLite, the name the file is attached as)
+#}
+{% macro database_label(schema) -%}
+    {{ return(adapter.dispatch('database_label')(schema)) }}
+{%- endmacro %}
+
+{% macro sqlite__database_label(schema) -%}
+    {%- set path = target.schemas_and_paths.get(schema) -%}
+    {%- if path is none -%}
+        {{ return("database " ~ target.schemas_and_paths['main']) }}
+    {%- endif -%}
+    {{ return(("database " if schema == target.schema else schema ~ " file ") ~ path) }}
+{%- endmacro %}
+
+{% macro postgres__database_label(schema) -%}
+    {{ return("schema " ~ schema ~ " of database " ~ target.dbname) }}
 {%- endmacro %}
 
 {#

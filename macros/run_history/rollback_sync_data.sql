@@ -54,6 +54,8 @@
         {{ log("rollback dry run: nothing was deleted from " ~ target_database_label() ~ ".", info=True) }}
         {{ return('') }}
     {%- endif -%}
+    {#- the old script's migration_runs would fail the record after the counts -#}
+    {%- do check_run_history_tables() -%}
     {%- do run_query(create_migration_runs_table()) -%}
     {%- call statement('rollback_history') -%}
         insert into {{ target.schema }}.migration_runs (

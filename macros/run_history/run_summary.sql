@@ -14,6 +14,8 @@
         cache still says migration_runs does not exist. -#}
     {%- set tables = run_query(table_names_sql()).columns[0].values() | list -%}
     {%- if 'migration_runs' not in tables -%}{{ return('') }}{%- endif -%}
+    {#- the old script's migration_runs has no run_id: a query would fail the run's end -#}
+    {%- if run_history_shape_problems(['migration_runs']) -%}{{ return('') }}{%- endif -%}
     {%- set rows = run_query(
         "select entity_type, status, processed_count, inserted_count, updated_count,"
         ~ " skipped_count, error_count, error_message from " ~ target.schema ~ ".migration_runs"
