@@ -43,18 +43,6 @@
     {{ return(user_id | string) }}
 {%- endmacro %}
 
-{# A Python value as a SQL string literal: quotes doubled, never spliced. #}
-{% macro sql_string(value) -%}
-    '{{ value | string | replace("'", "''") }}'
-{%- endmacro %}
-
-{# Python values as a comma-separated list of SQL string literals. #}
-{% macro sql_string_list(values) -%}
-    {%- for value in values -%}
-        {{ sql_string(value) }}{% if not loop.last %}, {% endif %}
-    {%- endfor -%}
-{%- endmacro %}
-
 {#
     The where-clause of a staging model: true for the rows of its entity type
     and user in this run's scope, false for everything else.

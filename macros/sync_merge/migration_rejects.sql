@@ -20,7 +20,6 @@
     )
 {%- endmacro %}
 
-
 {% macro record_migration_rejects() -%}
     {%- if not execute -%}{{ return('') }}{%- endif -%}
     {%- set incoming = sync_upsert_incoming_relation() -%}

@@ -65,7 +65,6 @@
     {{ return({'relations': [target_relation]}) }}
 {%- endmaterialization %}
 
-
 {# The temp table that holds this run's classified rows. #}
 {% macro sync_upsert_incoming_relation() -%}
     {{ return(adapter.dispatch('sync_upsert_incoming_relation')()) }}
@@ -86,7 +85,6 @@
 {% macro sqlite__sync_upsert_lock_timeout(milliseconds) -%}
     pragma busy_timeout = {{ milliseconds }}
 {%- endmacro %}
-
 
 {#
     The model's rows, each with the action the merge takes: insert, update,

@@ -15,20 +15,6 @@
 quote({{ expr }})
 {%- endmacro %}
 
-{#
-    The SQL literals of several columns joined by commas: one text that
-    changes whenever any of their values does (for hashing a whole row).
-    Arguments:
-    - columns: list of column names
-#}
-{% macro literal_list(columns) -%}
-    {%- set literals = [] -%}
-    {%- for column in columns -%}
-        {%- do literals.append(sql_literal(column)) -%}
-    {%- endfor -%}
-    {{ literals | join(" || ',' || ") }}
-{%- endmacro %}
-
 {#-
     PostgreSQL: written as SQLite's quote() writes it (quote_nullable would
     write a backslash as E'\\'): NULL, a number bare, text in quotes with

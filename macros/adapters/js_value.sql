@@ -22,19 +22,6 @@ case typeof({{ expr }})
 end
 {%- endmacro %}
 
-{#
-    A text value as a JSON string literal. SQLite's json_quote escapes exactly
-    as JSON.stringify does (\b \t \n \f \r, other controls as lower-case
-    \u00xx, nothing above 0x1f); NULL becomes null.
-#}
-{% macro js_string(expr) -%}
-    {{ return(adapter.dispatch('js_string')(expr)) }}
-{%- endmacro %}
-
-{% macro sqlite__js_string(expr) -%}
-json_quote({{ expr }})
-{%- endmacro %}
-
 {#-
     PostgreSQL: the column's declared type says what JavaScript would get;
     every branch casts, so that the expression type-checks whatever the type.
@@ -49,8 +36,4 @@ case
         then cast({{ expr }} as text)
     else {{ js_number(expr) }}
 end
-{%- endmacro %}
-
-{% macro postgres__js_string(expr) -%}
-js_string(cast({{ expr }} as text))
 {%- endmacro %}
