@@ -22,7 +22,7 @@ export USER_ID ENTITIES ENTITY DRY_RUN ALL CONFIRM
 # Where make's dbt commands point: SYNC_DB_PATH, else the dev database.
 DB_PATH = $(or $(SYNC_DB_PATH),data/dev.db)
 WORK_DB_PATH = $(or $(SYNC_WORK_DB_PATH),$(DB_PATH).dbt-work)
-CRYPTO_EXT = $(wildcard $(VENV)/lib/python3*/site-packages/sqlite_sqlean/crypto.so)
+CRYPTO_EXT = $(EXT_DIR)/crypto.so
 # Production paths run no unit tests: their fixtures are the project's, not
 # production's data, and dbt advises leaving them out of production builds.
 PROD_BUILD = $(DBT) build --target $(TARGET) --exclude-resource-type unit_test
@@ -61,12 +61,18 @@ $(VENV)/.launcher: scripts/dbt_launcher.py $(VENV)/.installed
 	touch $@
 
 EXT_DIR := $(VENV)/sqlite-extensions
+# sqlean's crypto.so (sha256) from the installed wheel, under a path that
+# names no Python version, as profiles.yml loads it.
+$(EXT_DIR)/crypto.so: $(VENV)/.installed
+	mkdir -p $(EXT_DIR)
+	ln -sf "$$(readlink -f $(VENV)/lib/python3*/site-packages/sqlite_sqlean/crypto.so)" $@
+
 $(EXT_DIR)/js_json.so: extensions/sqlite/js_json.c $(VENV)/.installed
 	@test -f /usr/include/sqlite3ext.h || { apt-get update -qq && apt-get install -y -qq libsqlite3-dev; }
 	mkdir -p $(EXT_DIR)
 	gcc -O2 -Wall -Wextra -shared -fPIC -o $@ $<
 
-setup: $(VENV)/.installed $(VENV)/.launcher $(EXT_DIR)/js_json.so ## the virtual environment, pinned packages, dbt launcher, C extension (SYSTEM_PYTHON)
+setup: $(VENV)/.installed $(VENV)/.launcher $(EXT_DIR)/crypto.so $(EXT_DIR)/js_json.so ## the virtual environment, pinned packages, dbt launcher, C extension (SYSTEM_PYTHON)
 
 run: setup ## the main job on the embedded dev database data/dev.db: sample backend, migrate, test
 	mkdir -p data

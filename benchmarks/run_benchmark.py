@@ -106,9 +106,9 @@ def connect(db):
 
 
 def floor_statements():
-    """One INSERT ... ON CONFLICT statement per entity type around the staging SQL."""
+    """One INSERT ... ON CONFLICT statement per entity type around the documented models' SQL."""
     subprocess.run(
-        [str(DBT), "compile", "--quiet", "--target", "prod", "--select", "staging"],
+        [str(DBT), "compile", "--quiet", "--target", "prod", "--select", "intermediate"],
         cwd=PROJECT_DIR,
         env=dbt_env(PROJECT_DIR / "target" / "bench" / "backend.db"),
         check=True,
@@ -119,7 +119,7 @@ def floor_statements():
     for entity_type, table in ENTITY_TABLES.items():
         staging = (
             PROJECT_DIR
-            / f"target/compiled/sync_data_migration/models/staging/stg_backend__{table}.sql"
+            / f"target/compiled/sync_data_migration/models/intermediate/int_{table}_documented.sql"
         ).read_text()
         statements[entity_type] = f"""
 insert into sync_data (id, user_id, entity_type, entity_id, data, checksum, version, created_at, updated_at)

@@ -578,7 +578,7 @@ def test_old_scripts_migration_runs_table_is_named_and_nothing_changes(db):
     # a dry run, or a run that does not merge, writes no history: they still work
     run_dbt(db, "run", "--target", "prod", "--vars", "{dry_run: true}")
     assert file_digest(db) == before
-    run_dbt(db, "run", "--target", "prod", "--select", "staging")
+    run_dbt(db, "run", "--target", "prod", "--select", "intermediate")
     assert file_digest(db) == before
 
 
@@ -654,7 +654,7 @@ def test_failed_run_records_one_plain_line(db, project_copy):
         conn.execute("drop trigger fail_insert")
         conn.execute("delete from migration_runs")
     # failing unit tests, whose messages are coloured multi-line diffs
-    macro = project_copy / "macros/json/js_defaults.sql"
+    macro = project_copy / "macros/contract/document_values.sql"
     macro.write_text(macro.read_text().replace("'{{ when_null }}'", "'{{ when_null }}0'"))
     proc = run_dbt(db, "build", expect_ok=False, project_dir=project_copy)
     assert "differs from" in proc.stdout  # the full diff stays in dbt's output

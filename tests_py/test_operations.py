@@ -214,7 +214,7 @@ def test_failing_unit_test_stops_the_merge_and_is_recorded(db, tmp_path):
         ignore=shutil.ignore_patterns(".venv", "target", "logs", "data", ".git"),
     )
     (broken / ".venv").symlink_to(PROJECT_DIR / ".venv")
-    macro = broken / "macros/json/js_defaults.sql"
+    macro = broken / "macros/contract/document_values.sql"
     macro.write_text(macro.read_text().replace("'{{ when_null }}'", "'{{ when_null }}0'"))
     proc = subprocess.run(
         [str(PROJECT_DIR / ".venv/bin/dbt"), "build"],

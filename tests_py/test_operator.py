@@ -115,7 +115,7 @@ def statuses(db):
         ).fetchall()
 
 
-UNIT_TEST = "stg_backend__goals::goal_defaults"
+UNIT_TEST = "int_goals_documented::goal_defaults"
 
 # Every filter form the README and the operations page show, as written
 # there, with the entity types and user it must migrate (and nothing else).

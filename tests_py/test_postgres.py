@@ -342,11 +342,11 @@ def test_old_migration_runs_and_failures_are_named_on_postgres(db, pg):
 
 
 def cached(pg, table):
-    """{entity_id: (xmin, source_fingerprint, data)} of a staging table: a
+    """{entity_id: (xmin, source_fingerprint, data)} of a documented model: a
     row's xmin is the transaction that wrote it, so a kept row keeps it."""
     rows = pg.query(
         f"select entity_id, xmin::text as xmin, source_fingerprint, data"
-        f" from {pg.schema}_work.stg_backend__{table}"
+        f" from {pg.schema}_work.int_{table}_documented"
     )
     return {r["entity_id"]: (r["xmin"], r["source_fingerprint"], r["data"]) for r in rows}
 

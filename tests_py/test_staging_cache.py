@@ -9,12 +9,12 @@ from test_migration import GOALS, LOGBOOK, load_fixture
 
 
 def cached(db, table):
-    """{entity_id: (rowid, source_fingerprint, data)} of a staging table."""
+    """{entity_id: (rowid, source_fingerprint, data)} of a documented model."""
     with sqlite3.connect(f"{db}.dbt-work") as conn:
         return {
             row[0]: row[1:]
             for row in conn.execute(
-                f"select entity_id, rowid, source_fingerprint, data from stg_backend__{table}"
+                f"select entity_id, rowid, source_fingerprint, data from int_{table}_documented"
             )
         }
 
@@ -66,7 +66,7 @@ def test_a_document_the_api_overwrote_is_written_again(db):
 def test_a_changed_macro_rebuilds_every_document_it_shapes(db, project_copy):
     load_fixture(db)
     run_dbt(db, "run")
-    defaults = project_copy / "macros/json/js_defaults.sql"
+    defaults = project_copy / "macros/contract/document_values.sql"
     text = defaults.read_text()
     old = "then '{{ when_empty }}'\n        else {{ js_json(column) }}"
     assert old in text
@@ -109,7 +109,7 @@ def test_rows_without_an_id_are_rebuilt_not_piled_up(db):
         assert "migration logbook_entry: success processed=4" in proc.stdout
     with sqlite3.connect(f"{db}.dbt-work") as conn:
         assert conn.execute(
-            "select count(*), min(reject_reason) from stg_backend__logbook_entries where entity_id is null"
+            "select count(*), min(reject_reason) from int_logbook_entries_documented where entity_id is null"
         ).fetchone() == (1, "missing_id: id: the id is null")
     with sqlite3.connect(db) as conn:
         assert conn.execute("select count(*) from migration_rejects").fetchone() == (1,)

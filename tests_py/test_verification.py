@@ -19,9 +19,9 @@ from conftest import (
 from test_migration import load_fixture
 
 ENTITY_OF_MODEL = {
-    "stg_backend__logbook_entries": "logbook_entry",
-    "stg_backend__goals": "goal",
-    "stg_backend__practice_sessions": "practice_session",
+    "int_logbook_entries_documented": "logbook_entry",
+    "int_goals_documented": "goal",
+    "int_practice_sessions_documented": "practice_session",
 }
 
 
@@ -129,7 +129,7 @@ def test_bad_enum_warns_but_does_not_fail(migrated):
 
 
 def unit_tests():
-    spec = yaml.safe_load((PROJECT_DIR / "models/staging/_staging__models.yml").read_text())
+    spec = yaml.safe_load((PROJECT_DIR / "models/intermediate/_intermediate__models.yml").read_text())
     return spec["unit_tests"]
 
 
@@ -164,26 +164,26 @@ def test_unit_test_goldens_are_javascripts():
     "macro_file, old, new, broken",
     [
         (
-            "macros/json/js_defaults.sql",
+            "macros/contract/document_values.sql",
             "then '{{ when_empty }}'\n        else {{ js_json(column) }}",
             "then '[ ]'\n        else {{ js_json(column) }}",
             {"logbook_defaults", "goal_defaults"},
         ),
         (
-            "macros/json/js_number.sql",
+            "macros/adapters/js_number.sql",
             "coalesce(js_number({{ expr }}), 'null')",
             "coalesce(cast({{ expr }} as text), 'null')",
             {"goal_numbers", "goal_defaults", "logbook_numbers_and_strings", "session_defaults"},
         ),
         # SQLite's own json() keeps escapes, number text and duplicate keys as written
         (
-            "macros/json/js_json.sql",
+            "macros/adapters/js_json.sql",
             "    js_json({{ expr }})",
             "    json({{ expr }})",
             {"logbook_json_reserialised"},
         ),
         (
-            "macros/time/unix_ms_from_datetime.sql",
+            "macros/adapters/unix_ms_from_datetime_text.sql",
             "- fields.offset_sign",
             "+ fields.offset_sign",
             {"session_datetime_forms"},

@@ -169,7 +169,7 @@ coalesce(
     What names a source row in migration_rejects: its id, or, for a row with
     no id, 'no-id:' and a hash of all its values (a row has nothing else).
 #}
-{% macro reject_key(id_column, columns) -%}
+{% macro entity_key(id_column, columns) -%}
     coalesce(
         cast({{ id_column }} as text),
         'no-id:' || substr(

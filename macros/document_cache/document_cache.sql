@@ -1,48 +1,76 @@
 {#
-    The staging models keep their documents between runs, in the work file
-    (SQLite) or the work schema (PostgreSQL), so that a re-run transforms only
-    the source rows that changed since.
-    A cached document is reused when the source row's fingerprint is the one
-    it was built from. The fingerprint covers every source column (quote()
-    tells NULL, '', 5 and '5' apart) and the transformation's own compiled
-    SQL, so a change to a model or a macro rebuilds every document. sync_data
-    is still compared with every document's checksum on every run (see
-    sync_upsert), so a row the API changed is never missed.
+    The int_<table>_documented models keep their documents between runs, in
+    the work file (SQLite) or the work schema (PostgreSQL), so that a re-run
+    builds only the documents of the backend rows that changed since.
+    A cached document is reused while the backend row's fingerprint is the
+    one it was built from. The fingerprint covers every backend column
+    (quote() tells NULL, '', 5 and '5' apart) and the compiled SQL of the
+    document, so a change to a model or a macro rebuilds every document.
+    sync_data is still compared with every document's checksum on every run
+    (see sync_upsert), so a row the API changed is never missed.
     On PostgreSQL the fingerprint also covers the SQL functions of
     install_js_functions. After an upgrade of SQLite's C extension
-    (extensions/sqlite/js_json.c), which no SQL text shows, rebuild the cache:
-    `dbt run --full-refresh --select staging`.
+    (extensions/sqlite/js_json.c), which no SQL text shows, rebuild the cache
+    once: `dbt run --full-refresh --select intermediate`.
 #}
 
 {#
-    The CTEs between a staging model's source rows and its transformation:
-    `fingerprinted` (each source row with its row_key and fingerprint) and
-    `changed` (the rows whose document must be built on this run).
+    The CTEs of a documented model around its own (`documents`), which read
+    `changed` and end in `documented` (every backend column, reject_reason
+    and data):
+    - fingerprinted: each backend row with its entity_key and fingerprint;
+    - changed: the rows whose document this run must build;
+    - final: the cache row, typed, with the checksum and the rejected value.
     Arguments:
-    - source_cte: the CTE holding the run's source rows.
-    - columns: the source table's column names, all of them.
-    - transformation: the model's transformation SQL (see source_fingerprint).
+    - table_name: the backend table, also the name of the import CTE
+    - entity_type: the entity type its rows become
+    - documents: the model's own CTEs, as compiled SQL text
 #}
-{% macro staging_cache_ctes(source_cte, columns, transformation) -%}
+{% macro document_cache_ctes(table_name, entity_type, documents) -%}
+    {%- set columns = backend_columns(table_name) -%}
+    {#- Explicit types, so that the work table declares its columns (an
+        undeclared SQLite column reads as UNKNOWN, and dbt unit tests cast
+        expected values to the type they read). -#}
+    {%- set final -%}
+final as (
+    select
+        cast({{ sql_string(entity_type) }} as text) as entity_type,
+        cast(id as text) as entity_id,
+        cast(user_id as text) as user_id,
+        cast(data as text) as data,
+        cast({{ sha256_hex('data') }} as text) as checksum,
+        cast(entity_key as text) as entity_key,
+        cast(reject_reason as text) as reject_reason,
+        cast({{ reject_value('reject_reason', columns) }} as text)
+        as reject_value,
+        cast(source_fingerprint as text) as source_fingerprint
+    from documented
+)
+    {%- endset -%}
 fingerprinted as (
     select
-        {{ source_cte }}.*,
-        {{ reject_key('id', columns) }} as row_key,
-        {{ source_fingerprint(columns, transformation) }}
+        {{ table_name }}.*,
+        {{ entity_key('id', columns) }} as entity_key,
+        {{ source_fingerprint(columns, documents ~ final) }}
         as source_fingerprint
-    from {{ source_cte }}
+    from {{ table_name }}
 ),
 
 changed as (
     select * from fingerprinted
     where {{ needs_transforming('fingerprinted') }}
-)
+),
+
+{{ documents }},
+
+{{ final }}
 {%- endmacro %}
 
 {#
+    A backend row's fingerprint: its values and the SQL that documents it.
     Arguments:
-    - columns: the source table's column names, all of them.
-    - transformation: the compiled SQL that turns a source row into its
+    - columns: the backend table's column names, all of them.
+    - transformation: the compiled SQL that turns a backend row into its
       document (any text that changes whenever the output can change).
 #}
 {% macro source_fingerprint(columns, transformation) -%}
@@ -53,12 +81,12 @@ changed as (
 {%- endmacro %}
 
 {#
-    The where-clause that keeps the source rows whose document must be
+    The where-clause that keeps the backend rows whose document must be
     (re)built: all of them on a first or --full-refresh run, afterwards those
     with no cached document of the same fingerprint.
     Arguments:
-    - relation: the CTE holding the source rows, with row_key (the
-      reject_key they will have) and source_fingerprint.
+    - relation: the CTE holding the backend rows, with entity_key and
+      source_fingerprint.
 #}
 {% macro needs_transforming(relation) -%}
     {%- if is_incremental() -%}
@@ -66,7 +94,7 @@ changed as (
             select 1
             from {{ this }} as cached
             where
-                cached.reject_key = {{ relation }}.row_key
+                cached.entity_key = {{ relation }}.entity_key
                 and cached.source_fingerprint = {{ relation }}.source_fingerprint
         )
     {%- else -%}
@@ -75,39 +103,89 @@ changed as (
 {%- endmacro %}
 
 {#
-    Pre-hook of a staging model: forget the cached rows of the run's scope
-    whose source row is gone, and the rows without an id (rejected rows
-    keyed by their content; this run builds them again).
+    The cached documents whose backend row is still there, in the run's
+    scope: a deleted row's document stays in the cache until the merge
+    forgets it (forget_stale_documents), and must not be merged meanwhile.
+    A row without an id is matched by its entity_key, a hash of its values.
     Arguments:
-    - source_table: the backend table's name.
-    - entity_type: the model's entity type (for the run's scope).
+    - documents: the documented model (the cache)
+    - staged: its staging model (the backend rows of the run's scope)
+    - table_name: the backend table
 #}
-{% macro forget_deleted_source_rows(source_table, entity_type) -%}
-    {%- if is_incremental() -%}
-        delete from {{ this }}
-        where
-            {{ in_run_scope(entity_type) }}
-            and (
-                entity_id is null
-                or not exists (
+{% macro live_documents_sql(documents, staged, table_name) -%}
+    {%- set live_columns = [] -%}
+    {%- for column in backend_columns(table_name) -%}
+        {%- do live_columns.append('live.' ~ column) -%}
+    {%- endfor -%}
+    select cached.*
+    from {{ documents }} as cached
+    where
+        cached.entity_id is not null
+        and exists (
+            select 1
+            from {{ staged }} as live
+            where live.id = cached.entity_id
+        )
+    union all
+    select cached.*
+    from {{ documents }} as cached
+    where
+        cached.entity_id is null
+        and exists (
+            select 1
+            from {{ staged }} as live
+            where
+                live.id is null
+                and {{ entity_key('live.id', live_columns) }} = cached.entity_key
+        )
+{%- endmacro %}
+
+{#
+    Post-hook of sync_data, inside the merge's transaction: forget the cached
+    documents of the run's scope whose backend row is gone (the merge's
+    incoming rows are every backend row of the scope, rejected ones too).
+#}
+{% macro forget_stale_documents() -%}
+    {%- if not execute -%}{{ return('') }}{%- endif -%}
+    {%- set incoming = sync_upsert_incoming_relation() -%}
+    {%- for entity_type in sync_entity_types() -%}
+        {%- set cache = documented_relation(entity_type) -%}
+        {%- call statement('forget_stale_' ~ entity_type) -%}
+            delete from {{ cache }}
+            where
+                {{ in_run_scope(entity_type, cache.identifier ~ '.user_id') }}
+                and not exists (
                     select 1
-                    from {{ source('backend', source_table) }} as live
+                    from {{ incoming }} as kept
                     where
-                        live.id = {{ this.identifier }}.entity_id
-                        and {{ in_run_scope(entity_type, 'live.user_id') }}
+                        kept.entity_type = {{ sql_string(entity_type) }}
+                        and kept.entity_key = {{ cache.identifier }}.entity_key
                 )
-            )
-    {%- endif -%}
+        {%- endcall -%}
+    {%- endfor -%}
 {%- endmacro %}
 
-{# Post-hook of a staging model: the index the cache lookup uses. #}
-{% macro index_staging_cache() -%}
-    {{ return(adapter.dispatch('index_staging_cache')()) }}
+{#
+    The documented model (the cache) of an entity type, found in the graph:
+    a hook that called ref() would add lineage the DAG should not show.
+#}
+{% macro documented_relation(entity_type) -%}
+    {%- set name = 'int_' ~ migration_entity_tables()[entity_type] ~ '_documented' -%}
+    {%- for node in graph.nodes.values() if node.resource_type == 'model' and node.name == name -%}
+        {{ return(api.Relation.create(
+            database=node.database, schema=node.schema, identifier=node.alias)) }}
+    {%- endfor -%}
+    {{ exceptions.raise_compiler_error("No model " ~ name ~ " for entity type " ~ entity_type) }}
 {%- endmacro %}
 
-{% macro sqlite__index_staging_cache() -%}
+{# Post-hook of a documented model: the index the cache lookup uses. #}
+{% macro index_document_cache() -%}
+    {{ return(adapter.dispatch('index_document_cache')()) }}
+{%- endmacro %}
+
+{% macro sqlite__index_document_cache() -%}
     create index if not exists {{ this.schema }}.{{ this.identifier }}__cache
-    on {{ this.identifier }} (reject_key, source_fingerprint)
+    on {{ this.identifier }} (entity_key, source_fingerprint)
 {%- endmacro %}
 
 {#-
@@ -115,7 +193,7 @@ changed as (
     backup table still holds the old name until dbt drops it; so the index is
     unnamed and made only when the table has none on these columns.
 -#}
-{% macro postgres__index_staging_cache() -%}
+{% macro postgres__index_document_cache() -%}
     do $$
     begin
         if not exists (
@@ -124,9 +202,9 @@ changed as (
             where
                 schemaname = {{ sql_string(this.schema) }}
                 and tablename = {{ sql_string(this.identifier) }}
-                and indexdef like '%(reject_key, source_fingerprint)'
+                and indexdef like '%(entity_key, source_fingerprint)'
         ) then
-            create index on {{ this }} (reject_key, source_fingerprint);
+            create index on {{ this }} (entity_key, source_fingerprint);
         end if;
     end
     $$

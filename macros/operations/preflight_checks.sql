@@ -39,7 +39,7 @@
         {%- else -%}
             {%- set present = run_query(column_names_sql(source.name)).columns[0].values() | list -%}
             {%- set missing = [] -%}
-            {%- for column in source.columns if column not in present -%}
+            {%- for column in backend_columns(source.name) if column not in present -%}
                 {%- do missing.append(column) -%}
             {%- endfor -%}
             {%- if missing -%}
@@ -48,7 +48,7 @@
             {%- set typed_sql = unreadable_columns_sql(source.name) -%}
             {%- if typed_sql | trim -%}
                 {%- set unreadable = [] -%}
-                {%- for row in run_query(typed_sql) if row['name'] in source.columns -%}
+                {%- for row in run_query(typed_sql) if row["name"] in backend_columns(source.name) -%}
                     {%- do unreadable.append(row['name'] ~ " (" ~ row['data_type'] ~ ")") -%}
                 {%- endfor -%}
                 {%- if unreadable -%}

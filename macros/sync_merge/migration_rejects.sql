@@ -38,7 +38,7 @@
                 where
                     rejected.sync_action = 'rejected'
                     and rejected.entity_type = migration_rejects.entity_type
-                    and rejected.reject_key = migration_rejects.entity_key
+                    and rejected.entity_key = migration_rejects.entity_key
             )
     {%- endcall -%}
     insert into {{ target.schema }}.migration_rejects (
@@ -47,7 +47,7 @@
     )
     select
         rejected.entity_type,
-        rejected.reject_key,
+        rejected.entity_key,
         rejected.entity_id,
         rejected.user_id,
         rejected.reject_reason,

@@ -100,7 +100,7 @@
         classified.user_id,
         classified.entity_type,
         classified.entity_id,
-        classified.reject_key,
+        classified.entity_key,
         classified.reject_reason,
         classified.reject_value,
         classified.checksum,

@@ -1,18 +1,22 @@
 {{ config(materialized='ephemeral') }}
 
 {#
-    The three staging models' rows of this run's scope (the staging tables
-    keep the documents of earlier runs too) as one set of candidate sync_data
-    rows, with the one rule a staging model cannot check alone: the user must
-    exist. Ephemeral: read once, by sync_data, never copied.
+    The documents of this run's scope as one set of candidate sync_data rows
+    (the documented models keep the documents of earlier runs, and of other
+    scopes, too), with the one rule a document alone cannot check: the user
+    must exist. Ephemeral: read once, by sync_data, never copied.
+    Only the entity types in the run's scope are read: a tag-selected run
+    builds only its own documented model, and on a fresh database the others
+    do not exist yet. The refs stay outside the condition, for the DAG.
 #}
 
-{#-
-    Only the entity types in the run's scope are read: a tag-selected run
-    builds only its own staging models, and on a fresh database the others
-    do not exist yet. The refs stay outside the condition, for the DAG.
--#}
-{%- set staging = {
+{%- set tables = migration_entity_tables() -%}
+{%- set documents = {
+    'logbook_entry': ref('int_logbook_entries_documented'),
+    'goal': ref('int_goals_documented'),
+    'practice_session': ref('int_practice_sessions_documented'),
+} -%}
+{%- set staged = {
     'logbook_entry': ref('stg_backend__logbook_entries'),
     'goal': ref('stg_backend__goals'),
     'practice_session': ref('stg_backend__practice_sessions'),
@@ -20,20 +24,21 @@
 {%- set in_scope = sync_entity_types() -%}
 {%- if execute and not in_scope -%}
     {{ exceptions.raise_compiler_error(
-        "The selected staging models and var entity_types have no entity type "
+        "The selected models and var entity_types have no entity type "
         ~ "in common, so there is nothing to migrate; widen one of them.") }}
 {%- endif %}
 
 with
 
 users as (
-    select * from {{ source('backend', 'users') }}
+    select * from {{ ref('stg_backend__users') }}
 ),
 
 unioned as (
     {%- for entity_type in in_scope %}
-        select * from {{ staging[entity_type] }}
-        where {{ in_run_scope(entity_type) }}
+        {{ live_documents_sql(
+            documents[entity_type], staged[entity_type], tables[entity_type]
+        ) }}
         {%- if not loop.last %}
             union all
         {%- endif %}
@@ -45,7 +50,7 @@ final as (
         unioned.entity_type,
         unioned.entity_id,
         unioned.user_id,
-        unioned.reject_key,
+        unioned.entity_key,
         case when unioned.reject_reason is null then unioned.data end as data,
         case
             when unioned.reject_reason is null then unioned.checksum

@@ -5,6 +5,7 @@
         post_hook=[
             "{{ record_migration_rejects() }}",
             "{{ record_migration_runs() }}",
+            "{{ forget_stale_documents() }}",
         ],
     )
 }}
@@ -29,7 +30,7 @@ final as (
         entity_id,
         data,
         checksum,
-        reject_key,
+        entity_key,
         reject_reason,
         reject_value
     from documents

@@ -1,0 +1,70 @@
+{{
+    config(
+        unique_key='entity_key',
+        tags=['goal'],
+        meta={'entity_type': 'goal'},
+        post_hook="{{ index_document_cache() }}",
+    )
+}}
+
+{%- set json_columns = ['milestones', 'linked_entries'] -%}
+
+with
+
+goals as (
+    select * from {{ ref('stg_backend__goals') }}
+),
+
+{#- The document's own CTEs; document_cache_ctes wraps them with the cache
+    and makes their text part of every row's fingerprint. -#}
+{%- set documents %}
+
+checked as materialized (
+    select
+        changed.*,
+        {{ first_broken_rule([
+            reject_missing_id(),
+            reject_invalid_json(json_columns),
+            reject_wrong_json_kind(json_columns, 'array'),
+            reject_missing_timestamp(['created_at', 'updated_at']),
+            reject_timestamp_not_number(['created_at', 'updated_at']),
+            reject_timestamp_not_number(
+                ['target_date', 'completed_at'], allow_empty=true,
+            ),
+            reject_timestamp_out_of_range(
+                ['target_date', 'created_at', 'updated_at', 'completed_at'],
+            ),
+            reject_blob(backend_columns('goals')),
+        ]) }} as reject_reason
+    from changed
+),
+
+documented as materialized (
+    select
+        checked.*,
+        case
+            when reject_reason is null
+                then '{"id":' || {{ js_value('id') }}
+                || ',"title":' || {{ js_value('title') }}
+                || ',"description":' || {{ js_optional('description') }}
+                || ',"targetDate":' || {{ js_optional_iso('target_date') }}
+                || ',"progress":'
+                || {{ js_value_or('progress', '0') }}
+                || ',"milestones":' || {{ js_parse('milestones') }}
+                || ',"status":' || {{ js_optional('status', '"ACTIVE"') }}
+                || ',"linkedEntries":' || {{ js_parse('linked_entries') }}
+                || ',"createdAt":'
+                || {{ js_string(iso_from_unix_ms('created_at')) }}
+                || ',"updatedAt":'
+                || {{ js_string(iso_from_unix_ms('updated_at')) }}
+                || ',"completedAt":' || {{ js_optional_iso('completed_at') }}
+                || '}'
+        end as data
+    from checked
+)
+
+{%- endset %}
+
+{{ document_cache_ctes('goals', 'goal', documents) }}
+
+select * from final

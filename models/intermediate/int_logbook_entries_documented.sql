@@ -1,0 +1,72 @@
+{{
+    config(
+        unique_key='entity_key',
+        tags=['logbook_entry'],
+        meta={'entity_type': 'logbook_entry'},
+        post_hook="{{ index_document_cache() }}",
+    )
+}}
+
+{%- set array_columns = ['pieces', 'techniques', 'goal_ids', 'tags'] -%}
+{%- set timestamp_columns = ['timestamp', 'created_at', 'updated_at'] -%}
+
+with
+
+logbook_entries as (
+    select * from {{ ref('stg_backend__logbook_entries') }}
+),
+
+{#- The document's own CTEs; document_cache_ctes wraps them with the cache
+    and makes their text part of every row's fingerprint. -#}
+{%- set documents %}
+
+checked as materialized (
+    select
+        changed.*,
+        {{ first_broken_rule([
+            reject_missing_id(),
+            reject_invalid_json(array_columns + ['metadata']),
+            reject_wrong_json_kind(array_columns, 'array'),
+            reject_wrong_json_kind('metadata', 'object'),
+            reject_missing_timestamp(timestamp_columns),
+            reject_timestamp_not_number(timestamp_columns),
+            reject_timestamp_out_of_range(timestamp_columns),
+            reject_blob(backend_columns('logbook_entries')),
+        ]) }} as reject_reason
+    from changed
+),
+
+documented as materialized (
+    select
+        checked.*,
+        case
+            when reject_reason is null
+                then '{"id":' || {{ js_value('id') }}
+                || ',"timestamp":'
+                || {{ js_string(iso_from_unix_ms('timestamp')) }}
+                || ',"duration":' || {{ js_value('duration') }}
+                || ',"type":' || {{ js_value('type') }}
+                || ',"instrument":' || {{ js_value('instrument') }}
+                || ',"pieces":' || {{ js_parse('pieces') }}
+                || ',"techniques":' || {{ js_parse('techniques') }}
+                || ',"goalIds":' || {{ js_parse('goal_ids') }}
+                || ',"notes":' || {{ js_optional('notes') }}
+                || ',"mood":' || {{ js_optional('mood') }}
+                || ',"tags":' || {{ js_parse('tags') }}
+                || ',"sessionId":' || {{ js_optional('session_id') }}
+                || ',"metadata":'
+                || {{ js_parse('metadata', when_empty='{"source":"manual"}') }}
+                || ',"createdAt":'
+                || {{ js_string(iso_from_unix_ms('created_at')) }}
+                || ',"updatedAt":'
+                || {{ js_string(iso_from_unix_ms('updated_at')) }}
+                || '}'
+        end as data
+    from checked
+)
+
+{%- endset %}
+
+{{ document_cache_ctes('logbook_entries', 'logbook_entry', documents) }}
+
+select * from final

@@ -1,0 +1,80 @@
+{{
+    config(
+        unique_key='entity_key',
+        tags=['practice_session'],
+        meta={'entity_type': 'practice_session'},
+        post_hook="{{ index_document_cache() }}",
+    )
+}}
+
+with
+
+practice_sessions as (
+    select * from {{ ref('stg_backend__practice_sessions') }}
+),
+
+{#- The document's own CTEs; document_cache_ctes wraps them with the cache
+    and makes their text part of every row's fingerprint. -#}
+{%- set documents %}
+
+{#
+    A DATETIME holds SQLite text, ISO-8601 text or Unix ms; each becomes Unix
+    ms here, once, so that the checks and the document read the same value.
+#}
+instants as (
+    select
+        changed.*,
+        {{ datetime_ms('started_at') }} as started_at_ms,
+        {{ datetime_ms('completed_at', allow_empty=true) }} as completed_at_ms
+    from changed
+),
+
+checked as materialized (
+    select
+        instants.*,
+        {{ first_broken_rule([
+            reject_missing_id(),
+            reject_missing_timestamp('started_at'),
+            reject_unreadable_datetime('started_at', 'started_at_ms'),
+            reject_unreadable_datetime(
+                'completed_at', 'completed_at_ms', allow_empty=true,
+            ),
+            reject_timestamp_out_of_range(['started_at', 'completed_at']),
+            reject_blob(backend_columns('practice_sessions')),
+        ]) }} as reject_reason
+    from instants
+),
+
+documented as materialized (
+    select
+        checked.*,
+        case
+            when reject_reason is null
+                then '{"id":' || {{ js_value('id') }}
+                || ',"instrument":' || {{ js_value('instrument') }}
+                || ',"sheetMusicId":' || {{ js_optional('sheet_music_id') }}
+                || ',"sessionType":' || {{ js_value('session_type') }}
+                || ',"startedAt":'
+                || {{ js_string(iso_from_unix_ms('started_at_ms')) }}
+                || ',"completedAt":'
+                || case
+                    when {{ is_unset_timestamp('completed_at') }} then 'null'
+                    else {{ js_string(iso_from_unix_ms('completed_at_ms')) }}
+                end
+                || ',"pausedDuration":'
+                || {{ js_value_or('paused_duration', '0') }}
+                || ',"accuracyPercentage":'
+                || {{ js_value('accuracy_percentage') }}
+                || ',"notesAttempted":'
+                || {{ js_value_or('notes_attempted', '0') }}
+                || ',"notesCorrect":' || {{ js_value_or('notes_correct', '0') }}
+                || '}'
+        end as data
+    from checked
+)
+
+{%- endset %}
+
+{{ document_cache_ctes('practice_sessions', 'practice_session', documents) }}
+
+select * from final

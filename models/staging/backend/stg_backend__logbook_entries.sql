@@ -1,0 +1,20 @@
+{#
+    The backend's logbook_entries as stored: every declared column, uncast, because the
+    contract judges the stored values themselves (text in a Unix-ms column, a
+    BLOB, REAL against INTEGER), which a cast would hide.
+#}
+
+with
+
+source as (
+    select * from {{ source('backend', 'logbook_entries') }}
+    where {{ in_run_scope('logbook_entry') }}
+),
+
+renamed as (
+    select
+        {{ backend_columns('logbook_entries') | join(',\n        ') }}
+    from source
+)
+
+select * from renamed

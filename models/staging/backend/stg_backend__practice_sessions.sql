@@ -1,0 +1,20 @@
+{#
+    The backend's practice_sessions as stored: every declared column, uncast, because the
+    contract judges the stored values themselves (text in a Unix-ms column, a
+    BLOB, REAL against INTEGER), which a cast would hide.
+#}
+
+with
+
+source as (
+    select * from {{ source('backend', 'practice_sessions') }}
+    where {{ in_run_scope('practice_session') }}
+),
+
+renamed as (
+    select
+        {{ backend_columns('practice_sessions') | join(',\n        ') }}
+    from source
+)
+
+select * from renamed
