@@ -9,7 +9,6 @@ in artifacts/docs/ (gitignored).
 import base64
 import copy
 import json
-import re
 import shutil
 import subprocess
 import tempfile
@@ -19,6 +18,7 @@ from pathlib import Path
 
 import pytest
 import websocket
+import yaml
 from conftest import DEFAULT_DEV_DB, PROJECT_DIR, copy_project, run_dbt
 
 PROJECT = "sync_data_migration"
@@ -50,7 +50,7 @@ def docs(tmp_path_factory):
         str(static),
         project_dir=project,
     )
-    return {"plain": plain, "static": static}
+    return {"project": project, "plain": plain, "static": static}
 
 
 def test_docs_generate_writes_the_site_and_a_single_file(docs):
@@ -68,20 +68,9 @@ def test_docs_generate_writes_the_site_and_a_single_file(docs):
 
 # --- coverage ---------------------------------------------------------------
 
-MACRO_SIGNATURE = re.compile(r"{%-?\s*(?:macro|test|materialization)\s+(\w+)\s*\(([^)]*)\)")
-
-
-def signature_arguments(macro_sql):
-    """The argument names of a macro's definition line, in order."""
-    match = MACRO_SIGNATURE.search(macro_sql)
-    if match is None:
-        return []
-    names = []
-    for part in re.split(r",(?![^\[]*\])", match.group(2)):
-        name = part.split("=")[0].strip()
-        if name:
-            names.append(name)
-    return names
+# An engine's implementation of a dispatched macro is described at its
+# dispatcher, in the dispatcher's entry.
+ADAPTER_IMPLEMENTATION = ("sqlite__", "postgres__", "default__")
 
 
 def undocumented(manifest, catalog):
@@ -120,13 +109,13 @@ def undocumented(manifest, catalog):
                 missing.append(f"source column {name}.{column.lower()}")
     for exposure in manifest["exposures"].values():
         check("exposure", exposure["name"], exposure["description"])
+    # With validate_macro_args on, dbt checks the documented arguments against
+    # the macro's definition (macro_annotation_warnings), and a macro whose
+    # yml lists none carries its definition's arguments, undescribed.
     for macro in manifest["macros"].values():
-        if macro["package_name"] != PROJECT:
+        if macro["package_name"] != PROJECT or macro["name"].startswith(ADAPTER_IMPLEMENTATION):
             continue
         check("macro", macro["name"], macro["description"])
-        documented = [a["name"] for a in macro["arguments"]]
-        if documented != signature_arguments(macro["macro_sql"]):
-            missing.append(f"macro arguments {macro['name']}")
         for argument in macro["arguments"]:
             check("macro argument", f"{macro['name']}.{argument['name']}", argument["description"])
     return sorted(missing)
@@ -150,15 +139,62 @@ def test_coverage_check_names_what_is_missing(docs):
     broken["nodes"][SYNC_DATA]["columns"]["checksum"]["description"] = ""
     broken["nodes"][SYNC_DATA]["columns"].pop("version")
     macro = broken["macros"][f"macro.{PROJECT}.js_json"]
-    macro["arguments"] = []
+    macro["description"] = ""
+    # what dbt writes for an argument the yml does not describe
+    macro["arguments"] = [{"name": "expr", "type": None, "description": ""}]
     source = broken["sources"][f"source.{PROJECT}.backend.goals"]
     source["description"] = " "
     before = set(undocumented(manifest, catalog))
     assert sorted(set(undocumented(broken, catalog)) - before) == [
-        "macro arguments js_json",
+        "macro argument js_json.expr",
+        "macro js_json",
         "model column sync_data.checksum",
         "model column sync_data.version",
         "source table backend.goals",
+    ]
+
+
+def test_adapter_implementations_are_left_to_their_dispatcher(docs):
+    manifest, catalog = load_artifacts(docs["plain"])
+    implementation = manifest["macros"][f"macro.{PROJECT}.sqlite__js_json"]
+    assert not implementation["description"]
+    assert implementation["arguments"][0]["name"] == "expr"
+    assert not implementation["arguments"][0]["description"]
+    assert not [
+        m
+        for m in undocumented(manifest, catalog)
+        if m.split()[-1].startswith(ADAPTER_IMPLEMENTATION)
+    ]
+
+
+def macro_annotation_warnings(project):
+    """dbt's InvalidMacroAnnotation messages of a full parse of the project."""
+    proc = run_dbt(
+        DEFAULT_DEV_DB, "parse", "--no-partial-parse", "--log-format", "json", project_dir=project
+    )
+    events = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    return sorted(e["info"]["msg"] for e in events if e["info"]["name"] == "InvalidMacroAnnotation")
+
+
+def test_macro_arguments_match_their_definitions(docs):
+    flags = yaml.safe_load((PROJECT_DIR / "dbt_project.yml").read_text())["flags"]
+    assert flags["validate_macro_args"] is True
+    assert macro_annotation_warnings(docs["project"]) == []
+
+
+def test_dbt_names_misdocumented_macro_arguments(project_copy):
+    path = project_copy / "macros" / "adapters" / "_adapters__macros.yml"
+    docs = yaml.safe_load(path.read_text())
+    entries = {entry["name"]: entry for entry in docs["macros"]}
+    entries["js_json"]["arguments"][0]["name"] = "json_text"
+    entries["text_position"]["arguments"].pop()
+    entries["whole_ms"]["arguments"][0]["type"] = "number"
+    path.write_text(yaml.safe_dump(docs, sort_keys=False))
+    assert macro_annotation_warnings(project_copy) == [
+        "Argument expr in the yaml for macro whole_ms has an invalid type.",
+        "Argument json_text in yaml for macro js_json does not match the jinja definition.",
+        "The number of arguments in the yaml for macro text_position does not match the jinja"
+        " definition.",
     ]
 
 
