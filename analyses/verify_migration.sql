@@ -23,7 +23,7 @@ with
 
 sync_data as (
     select * from {{ ref('sync_data') }}
-    where entity_type in ('logbook_entry', 'goal', 'practice_session')
+    where entity_type in ({{ sql_string_list(migration_entity_types()) }})
 ),
 
 users as (

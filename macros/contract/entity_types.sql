@@ -14,3 +14,14 @@
 {% macro migration_entity_types() -%}
     {{ return(migration_entity_tables().keys() | list) }}
 {%- endmacro %}
+
+{#
+    In a data test configured with meta {migration_rows_only: true}: the
+    condition that keeps the rows of the migration's entity types (a custom
+    macro cannot fill a test's `where` config, so the test asks for it).
+#}
+{% macro migration_rows_filter() -%}
+    {%- if (config.get('meta') or {}).get('migration_rows_only') -%}
+        and entity_type in ({{ sql_string_list(migration_entity_types()) }})
+    {%- endif -%}
+{%- endmacro %}

@@ -5,6 +5,8 @@
 
 select {{ column_name }}, {{ text_column }}
 from {{ model }}
-where {{ column_name }} is distinct from {{ sha256_hex(text_column) }}
+where
+    {{ column_name }} is distinct from {{ sha256_hex(text_column) }}
+    {{ migration_rows_filter() }}
 
 {% endtest %}

@@ -5,6 +5,8 @@
 
 select {{ column_name }}
 from {{ model }}
-where {{ column_name }} is not null and not {{ json_is_valid(column_name) }}
+where
+    {{ column_name }} is not null and not {{ json_is_valid(column_name) }}
+    {{ migration_rows_filter() }}
 
 {% endtest %}
