@@ -12,12 +12,10 @@
     check in entity_type, the verdict in detail: pass, FAIL, warn or info,
     and its count in value), so a check that passes still prints a line.
     Run: dbt compile --select verify_migration, then the compiled file with
-    sqlite3 and the crypto extension (see README, "Verifying a migration").
+    sqlite3 and the crypto extension (docs/operations.md, "Verify a migration").
 #}
 
-{%- set source_tables = [
-    'users', 'logbook_entries', 'goals', 'practice_sessions',
-] %}
+{%- set source_tables = ['users'] + migration_entity_tables().values() | list %}
 
 with
 
@@ -27,7 +25,7 @@ sync_data as (
 ),
 
 users as (
-    select * from {{ source('backend', 'users') }}
+    select * from {{ ref('stg_backend__users') }}
 ),
 
 documents as (
@@ -55,7 +53,7 @@ source_counts as (
             null as entity_id,
             null as detail,
             count(*) as value
-        from {{ source('backend', table) }}
+        from {{ ref('stg_backend__' ~ table) }}
         {%- if not loop.last %}
             union all
         {%- endif %}

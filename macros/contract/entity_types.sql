@@ -25,3 +25,11 @@
         and entity_type in ({{ sql_string_list(migration_entity_types()) }})
     {%- endif -%}
 {%- endmacro %}
+
+{# The entity type a backend table's rows become. #}
+{% macro entity_type_of(table_name) -%}
+    {%- for entity_type, table in migration_entity_tables().items() if table == table_name -%}
+        {{ return(entity_type) }}
+    {%- endfor -%}
+    {{ exceptions.raise_compiler_error("No entity type comes from table " ~ table_name) }}
+{%- endmacro %}

@@ -15,23 +15,36 @@
 #}
 
 {#
-    The CTEs of a documented model around its own (`documents`), which read
-    `changed` and end in `documented` (every backend column, reject_reason
-    and data):
+    A documented model's CTEs around its own two parts, the checks (CTEs
+    that read `changed` and end in `checked`, with every backend column and
+    reject_reason) and the document (the JSON text of a row that passes):
     - fingerprinted: each backend row with its entity_key and fingerprint;
     - changed: the rows whose document this run must build;
+    - the checks;
+    - documented: each checked row with its document, or none if rejected;
     - final: the cache row, typed, with the checksum and the rejected value.
+    The text of everything after `changed` is part of every fingerprint.
     Arguments:
     - table_name: the backend table, also the name of the import CTE
     - entity_type: the entity type its rows become
-    - documents: the model's own CTEs, as compiled SQL text
+    - checks: the model's checking CTEs, as compiled SQL text
+    - document: the SQL expression of a row's document
 #}
-{% macro document_cache_ctes(table_name, entity_type, documents) -%}
+{% macro document_cache_ctes(table_name, entity_type, checks, document) -%}
     {%- set columns = backend_columns(table_name) -%}
     {#- Explicit types, so that the work table declares its columns (an
         undeclared SQLite column reads as UNKNOWN, and dbt unit tests cast
         expected values to the type they read). -#}
-    {%- set final -%}
+    {%- set documented -%}
+documented as materialized (
+    select
+        checked.*,
+        case
+            when checked.reject_reason is null then {{ document }}
+        end as data
+    from checked
+),
+
 final as (
     select
         cast({{ sql_string(entity_type) }} as text) as entity_type,
@@ -51,7 +64,7 @@ fingerprinted as (
     select
         {{ table_name }}.*,
         {{ entity_key('id', columns) }} as entity_key,
-        {{ source_fingerprint(columns, documents ~ final) }}
+        {{ source_fingerprint(columns, checks ~ documented) }}
         as source_fingerprint
     from {{ table_name }}
 ),
@@ -61,9 +74,9 @@ changed as (
     where {{ needs_transforming('fingerprinted') }}
 ),
 
-{{ documents }},
+{{ checks }},
 
-{{ final }}
+{{ documented }}
 {%- endmacro %}
 
 {#

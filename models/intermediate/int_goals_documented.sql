@@ -15,9 +15,7 @@ goals as (
     select * from {{ ref('stg_backend__goals') }}
 ),
 
-{#- The document's own CTEs; document_cache_ctes wraps them with the cache
-    and makes their text part of every row's fingerprint. -#}
-{%- set documents %}
+{%- set checks %}
 
 checked as materialized (
     select
@@ -37,34 +35,27 @@ checked as materialized (
             reject_blob(backend_columns('goals')),
         ]) }} as reject_reason
     from changed
-),
-
-documented as materialized (
-    select
-        checked.*,
-        case
-            when reject_reason is null
-                then '{"id":' || {{ js_value('id') }}
-                || ',"title":' || {{ js_value('title') }}
-                || ',"description":' || {{ js_optional('description') }}
-                || ',"targetDate":' || {{ js_optional_iso('target_date') }}
-                || ',"progress":'
-                || {{ js_value_or('progress', '0') }}
-                || ',"milestones":' || {{ js_parse('milestones') }}
-                || ',"status":' || {{ js_optional('status', '"ACTIVE"') }}
-                || ',"linkedEntries":' || {{ js_parse('linked_entries') }}
-                || ',"createdAt":'
-                || {{ js_string(iso_from_unix_ms('created_at')) }}
-                || ',"updatedAt":'
-                || {{ js_string(iso_from_unix_ms('updated_at')) }}
-                || ',"completedAt":' || {{ js_optional_iso('completed_at') }}
-                || '}'
-        end as data
-    from checked
 )
-
 {%- endset %}
 
-{{ document_cache_ctes('goals', 'goal', documents) }}
+{%- set document %}
+'{"id":' || {{ js_value('id') }}
+|| ',"title":' || {{ js_value('title') }}
+|| ',"description":' || {{ js_optional('description') }}
+|| ',"targetDate":' || {{ js_optional_iso('target_date') }}
+|| ',"progress":'
+|| {{ js_value_or('progress', '0') }}
+|| ',"milestones":' || {{ js_parse('milestones') }}
+|| ',"status":' || {{ js_optional('status', '"ACTIVE"') }}
+|| ',"linkedEntries":' || {{ js_parse('linked_entries') }}
+|| ',"createdAt":'
+|| {{ js_string(iso_from_unix_ms('created_at')) }}
+|| ',"updatedAt":'
+|| {{ js_string(iso_from_unix_ms('updated_at')) }}
+|| ',"completedAt":' || {{ js_optional_iso('completed_at') }}
+|| '}'
+{%- endset %}
+
+{{ document_cache_ctes('goals', 'goal', checks, document) }}
 
 select * from final

@@ -16,9 +16,7 @@ logbook_entries as (
     select * from {{ ref('stg_backend__logbook_entries') }}
 ),
 
-{#- The document's own CTEs; document_cache_ctes wraps them with the cache
-    and makes their text part of every row's fingerprint. -#}
-{%- set documents %}
+{%- set checks %}
 
 checked as materialized (
     select
@@ -34,39 +32,32 @@ checked as materialized (
             reject_blob(backend_columns('logbook_entries')),
         ]) }} as reject_reason
     from changed
-),
-
-documented as materialized (
-    select
-        checked.*,
-        case
-            when reject_reason is null
-                then '{"id":' || {{ js_value('id') }}
-                || ',"timestamp":'
-                || {{ js_string(iso_from_unix_ms('timestamp')) }}
-                || ',"duration":' || {{ js_value('duration') }}
-                || ',"type":' || {{ js_value('type') }}
-                || ',"instrument":' || {{ js_value('instrument') }}
-                || ',"pieces":' || {{ js_parse('pieces') }}
-                || ',"techniques":' || {{ js_parse('techniques') }}
-                || ',"goalIds":' || {{ js_parse('goal_ids') }}
-                || ',"notes":' || {{ js_optional('notes') }}
-                || ',"mood":' || {{ js_optional('mood') }}
-                || ',"tags":' || {{ js_parse('tags') }}
-                || ',"sessionId":' || {{ js_optional('session_id') }}
-                || ',"metadata":'
-                || {{ js_parse('metadata', when_empty='{"source":"manual"}') }}
-                || ',"createdAt":'
-                || {{ js_string(iso_from_unix_ms('created_at')) }}
-                || ',"updatedAt":'
-                || {{ js_string(iso_from_unix_ms('updated_at')) }}
-                || '}'
-        end as data
-    from checked
 )
-
 {%- endset %}
 
-{{ document_cache_ctes('logbook_entries', 'logbook_entry', documents) }}
+{%- set document %}
+'{"id":' || {{ js_value('id') }}
+|| ',"timestamp":'
+|| {{ js_string(iso_from_unix_ms('timestamp')) }}
+|| ',"duration":' || {{ js_value('duration') }}
+|| ',"type":' || {{ js_value('type') }}
+|| ',"instrument":' || {{ js_value('instrument') }}
+|| ',"pieces":' || {{ js_parse('pieces') }}
+|| ',"techniques":' || {{ js_parse('techniques') }}
+|| ',"goalIds":' || {{ js_parse('goal_ids') }}
+|| ',"notes":' || {{ js_optional('notes') }}
+|| ',"mood":' || {{ js_optional('mood') }}
+|| ',"tags":' || {{ js_parse('tags') }}
+|| ',"sessionId":' || {{ js_optional('session_id') }}
+|| ',"metadata":'
+|| {{ js_parse('metadata', when_empty='{"source":"manual"}') }}
+|| ',"createdAt":'
+|| {{ js_string(iso_from_unix_ms('created_at')) }}
+|| ',"updatedAt":'
+|| {{ js_string(iso_from_unix_ms('updated_at')) }}
+|| '}'
+{%- endset %}
+
+{{ document_cache_ctes('logbook_entries', 'logbook_entry', checks, document) }}
 
 select * from final

@@ -13,9 +13,7 @@ practice_sessions as (
     select * from {{ ref('stg_backend__practice_sessions') }}
 ),
 
-{#- The document's own CTEs; document_cache_ctes wraps them with the cache
-    and makes their text part of every row's fingerprint. -#}
-{%- set documents %}
+{%- set checks %}
 
 {#
     A DATETIME holds SQLite text, ISO-8601 text or Unix ms; each becomes Unix
@@ -43,38 +41,31 @@ checked as materialized (
             reject_blob(backend_columns('practice_sessions')),
         ]) }} as reject_reason
     from instants
-),
-
-documented as materialized (
-    select
-        checked.*,
-        case
-            when reject_reason is null
-                then '{"id":' || {{ js_value('id') }}
-                || ',"instrument":' || {{ js_value('instrument') }}
-                || ',"sheetMusicId":' || {{ js_optional('sheet_music_id') }}
-                || ',"sessionType":' || {{ js_value('session_type') }}
-                || ',"startedAt":'
-                || {{ js_string(iso_from_unix_ms('started_at_ms')) }}
-                || ',"completedAt":'
-                || case
-                    when {{ is_unset_timestamp('completed_at') }} then 'null'
-                    else {{ js_string(iso_from_unix_ms('completed_at_ms')) }}
-                end
-                || ',"pausedDuration":'
-                || {{ js_value_or('paused_duration', '0') }}
-                || ',"accuracyPercentage":'
-                || {{ js_value('accuracy_percentage') }}
-                || ',"notesAttempted":'
-                || {{ js_value_or('notes_attempted', '0') }}
-                || ',"notesCorrect":' || {{ js_value_or('notes_correct', '0') }}
-                || '}'
-        end as data
-    from checked
 )
-
 {%- endset %}
 
-{{ document_cache_ctes('practice_sessions', 'practice_session', documents) }}
+{%- set document %}
+'{"id":' || {{ js_value('id') }}
+|| ',"instrument":' || {{ js_value('instrument') }}
+|| ',"sheetMusicId":' || {{ js_optional('sheet_music_id') }}
+|| ',"sessionType":' || {{ js_value('session_type') }}
+|| ',"startedAt":'
+|| {{ js_string(iso_from_unix_ms('started_at_ms')) }}
+|| ',"completedAt":'
+|| case
+    when {{ is_unset_timestamp('completed_at') }} then 'null'
+    else {{ js_string(iso_from_unix_ms('completed_at_ms')) }}
+end
+|| ',"pausedDuration":'
+|| {{ js_value_or('paused_duration', '0') }}
+|| ',"accuracyPercentage":'
+|| {{ js_value('accuracy_percentage') }}
+|| ',"notesAttempted":'
+|| {{ js_value_or('notes_attempted', '0') }}
+|| ',"notesCorrect":' || {{ js_value_or('notes_correct', '0') }}
+|| '}'
+{%- endset %}
+
+{{ document_cache_ctes('practice_sessions', 'practice_session', checks, document) }}
 
 select * from final

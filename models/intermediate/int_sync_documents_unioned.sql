@@ -11,16 +11,12 @@
 #}
 
 {%- set tables = migration_entity_tables() -%}
-{%- set documents = {
-    'logbook_entry': ref('int_logbook_entries_documented'),
-    'goal': ref('int_goals_documented'),
-    'practice_session': ref('int_practice_sessions_documented'),
-} -%}
-{%- set staged = {
-    'logbook_entry': ref('stg_backend__logbook_entries'),
-    'goal': ref('stg_backend__goals'),
-    'practice_session': ref('stg_backend__practice_sessions'),
-} -%}
+{%- set documents = {} -%}
+{%- set staged = {} -%}
+{%- for entity_type, table in tables.items() -%}
+    {%- do documents.update({entity_type: ref('int_' ~ table ~ '_documented')}) -%}
+    {%- do staged.update({entity_type: ref('stg_backend__' ~ table)}) -%}
+{%- endfor -%}
 {%- set in_scope = sync_entity_types() -%}
 {%- if execute and not in_scope -%}
     {{ exceptions.raise_compiler_error(

@@ -8,7 +8,7 @@ with
 
 source as (
     select * from {{ source('backend', 'goals') }}
-    where {{ in_run_scope('goal') }}
+    where {{ in_run_scope(entity_type_of('goals')) }}
 ),
 
 renamed as (

@@ -8,7 +8,7 @@ with
 
 source as (
     select * from {{ source('backend', 'logbook_entries') }}
-    where {{ in_run_scope('logbook_entry') }}
+    where {{ in_run_scope(entity_type_of('logbook_entries')) }}
 ),
 
 renamed as (

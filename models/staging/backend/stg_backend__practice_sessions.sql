@@ -8,7 +8,7 @@ with
 
 source as (
     select * from {{ source('backend', 'practice_sessions') }}
-    where {{ in_run_scope('practice_session') }}
+    where {{ in_run_scope(entity_type_of('practice_sessions')) }}
 ),
 
 renamed as (

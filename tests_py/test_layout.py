@@ -1,0 +1,65 @@
+"""The layout's promises (issue 14), checked so that they stay true."""
+
+import re
+from pathlib import Path
+
+import yaml
+from conftest import BACKEND_COLUMNS, PROJECT_DIR
+
+MACRO_FILE_LIMIT = 250
+
+
+def sql_files(folder):
+    return sorted((PROJECT_DIR / folder).rglob("*.sql"))
+
+
+def test_only_staging_reads_sources():
+    readers = [
+        str(path.relative_to(PROJECT_DIR))
+        for folder in ["models", "macros", "tests", "analyses"]
+        for path in sql_files(folder)
+        if re.search(r"(?<![\w.])source\(", path.read_text())
+    ]
+    assert readers and all(r.startswith("models/staging/backend/stg_backend__") for r in readers)
+
+
+def test_no_macro_file_is_over_the_limit():
+    long = {
+        str(p.relative_to(PROJECT_DIR)): n
+        for p in sql_files("macros")
+        if (n := len(p.read_text().splitlines())) > MACRO_FILE_LIMIT
+    }
+    assert long == {}
+
+
+def test_backend_columns_are_the_sources_columns():
+    sources = yaml.safe_load(
+        (PROJECT_DIR / "models/staging/backend/_backend__sources.yml").read_text()
+    )
+    declared = {
+        table["name"]: [column["name"] for column in table["columns"]]
+        for table in sources["sources"][0]["tables"]
+    }
+    macro = (PROJECT_DIR / "macros/contract/backend_columns.sql").read_text()
+    listed = {
+        table: re.findall(r"'(\w+)',", body)
+        for table, body in re.findall(r"'(\w+)': \[(.*?)\]", macro, re.S)
+    }
+    assert listed == declared == BACKEND_COLUMNS
+
+
+def test_entity_types_are_written_once():
+    """Each migration entity type is named in code only by the contract's list
+    and by its own documented model (its tag and meta)."""
+    allowed = {
+        "macros/contract/entity_types.sql",
+        "models/intermediate/int_logbook_entries_documented.sql",
+        "models/intermediate/int_goals_documented.sql",
+        "models/intermediate/int_practice_sessions_documented.sql",
+    }
+    naming = set()
+    for folder in ["models", "macros", "tests", "analyses"]:
+        for path in sql_files(folder):
+            if re.search(r"'(logbook_entry|practice_session|goal)'", path.read_text()):
+                naming.add(str(path.relative_to(PROJECT_DIR)))
+    assert naming == allowed
