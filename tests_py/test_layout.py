@@ -1,7 +1,6 @@
 """The layout's promises (issue 14), checked so that they stay true."""
 
 import re
-from pathlib import Path
 
 import yaml
 from conftest import BACKEND_COLUMNS, PROJECT_DIR

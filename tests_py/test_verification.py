@@ -129,7 +129,9 @@ def test_bad_enum_warns_but_does_not_fail(migrated):
 
 
 def unit_tests():
-    spec = yaml.safe_load((PROJECT_DIR / "models/intermediate/_intermediate__models.yml").read_text())
+    spec = yaml.safe_load(
+        (PROJECT_DIR / "models/intermediate/_intermediate__models.yml").read_text()
+    )
     return spec["unit_tests"]
 
 

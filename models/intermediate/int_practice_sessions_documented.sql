@@ -66,6 +66,8 @@ end
 || '}'
 {%- endset %}
 
-{{ document_cache_ctes('practice_sessions', 'practice_session', checks, document) }}
+{{ document_cache_ctes(
+    'practice_sessions', 'practice_session', checks, document,
+) }}
 
 select * from final

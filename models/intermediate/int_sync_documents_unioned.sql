@@ -14,7 +14,8 @@
 {%- set documents = {} -%}
 {%- set staged = {} -%}
 {%- for entity_type, table in tables.items() -%}
-    {%- do documents.update({entity_type: ref('int_' ~ table ~ '_documented')}) -%}
+    {%- set cache = ref('int_' ~ table ~ '_documented') -%}
+    {%- do documents.update({entity_type: cache}) -%}
     {%- do staged.update({entity_type: ref('stg_backend__' ~ table)}) -%}
 {%- endfor -%}
 {%- set in_scope = sync_entity_types() -%}
