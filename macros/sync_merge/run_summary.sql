@@ -33,10 +33,15 @@
             info=True
         ) }}
     {%- endfor -%}
-    {%- if rows | length > 0 and 'migration_rejects' in tables -%}
+    {#- Only after a merge that committed: a failed run may have failed on a
+        lock that another writer still holds on sync_data, and reading it
+        now would wait for that writer. -#}
+    {%- set merged = rows | length > 0
+        and rows | map(attribute='status') | reject('equalto', 'success') | list | length == 0 -%}
+    {%- if merged and 'migration_rejects' in tables -%}
         {% do print_rejects_summary() %}
     {%- endif -%}
-    {%- if rows | length > 0 and 'sync_data' in tables -%}
+    {%- if merged and 'sync_data' in tables -%}
         {% do print_rows_without_source(tables) %}
     {%- endif -%}
 {%- endmacro %}
