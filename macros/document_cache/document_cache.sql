@@ -119,7 +119,9 @@ changed as (
     The cached documents whose backend row is still there, in the run's
     scope: a deleted row's document stays in the cache until the merge
     forgets it (forget_stale_documents), and must not be merged meanwhile.
-    A row without an id is matched by its entity_key, a hash of its values.
+    An uncorrelated `in`: the live keys are read once into an index (SQLite
+    would scan a CTE it materializes for every cached row), and two equal
+    rows without an id still match their one cached document once.
     Arguments:
     - documents: the documented model (the cache)
     - staged: its staging model (the backend rows of the run's scope)
@@ -132,31 +134,17 @@ changed as (
     {%- endfor -%}
     select cached.*
     from {{ documents }} as cached
-    where
-        cached.entity_id is not null
-        and exists (
-            select 1
-            from {{ staged }} as live
-            where live.id = cached.entity_id
-        )
-    union all
-    select cached.*
-    from {{ documents }} as cached
-    where
-        cached.entity_id is null
-        and exists (
-            select 1
-            from {{ staged }} as live
-            where
-                live.id is null
-                and {{ entity_key('live.id', live_columns) }} = cached.entity_key
-        )
+    where cached.entity_key in (
+        select {{ entity_key('live.id', live_columns) }}
+        from {{ staged }} as live
+    )
 {%- endmacro %}
 
 {#
     Post-hook of sync_data, inside the merge's transaction: forget the cached
     documents of the run's scope whose backend row is gone (the merge's
     incoming rows are every backend row of the scope, rejected ones too).
+    An uncorrelated `not in`: the kept keys are read once into an index.
 #}
 {% macro forget_stale_documents() -%}
     {%- if not execute -%}{{ return('') }}{%- endif -%}
@@ -167,12 +155,12 @@ changed as (
             delete from {{ cache }}
             where
                 {{ in_run_scope(entity_type, cache.identifier ~ '.user_id') }}
-                and not exists (
-                    select 1
+                and entity_key not in (
+                    select kept.entity_key
                     from {{ incoming }} as kept
                     where
                         kept.entity_type = {{ sql_string(entity_type) }}
-                        and kept.entity_key = {{ cache.identifier }}.entity_key
+                        and kept.entity_key is not null
                 )
         {%- endcall -%}
     {%- endfor -%}
