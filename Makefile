@@ -93,11 +93,16 @@ lint: setup ## the pre-commit hooks on every file: yaml, whitespace, ruff, sqlfl
 	SYNC_DB_PATH=target/lint/lint.db $(VENV)/bin/pre-commit run --all-files --show-diff-on-failure
 
 # The tests start their own cluster; the package's default one is not wanted.
-postgres: ## Debian's PostgreSQL, for the second engine's tests
+# plpgsql_check is packaged per server version: the one scripts/pg_cluster.sh
+# starts, the newest.
+postgres: ## Debian's PostgreSQL and plpgsql_check, for the second engine's tests
 	@ls /usr/lib/postgresql/*/bin/initdb > /dev/null 2>&1 || { \
 	  mkdir -p /etc/postgresql-common \
 	  && echo 'create_main_cluster = false' > /etc/postgresql-common/createcluster.conf \
 	  && apt-get update -qq && apt-get install -y -qq postgresql; }
+	@version=$$(ls /usr/lib/postgresql | sort -V | tail -n 1); \
+	  ls /usr/share/postgresql/$$version/extension/plpgsql_check.control > /dev/null 2>&1 || { \
+	  apt-get update -qq && apt-get install -y -qq postgresql-$$version-plpgsql-check; }
 
 # scripts/with_postgres.sh starts a throwaway cluster on 127.0.0.1 as an
 # unprivileged user around pytest and removes it after.
