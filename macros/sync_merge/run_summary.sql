@@ -128,7 +128,8 @@
     {%- for row in sample -%}
         {%- if row['position'] == 1 -%}
             {{ log("api rows " ~ row['entity_type'] ~ ": " ~ row['total']
-                ~ " sync_data row(s) without a backend row (written by the API; "
+                ~ " sync_data row(s) without a backend row (written by the API, or "
+                ~ "left from a deleted backend row; "
                 ~ "left as they are, not an error)", info=True) }}
         {%- endif -%}
         {{ log("    " ~ row['entity_id'] ~ " (user " ~ row['user_id'] ~ ")", info=True) }}
