@@ -56,7 +56,7 @@ $(VENV)/.installed: requirements.txt
 # dbt-core's CLI, runnable from any folder of the repository, refusing a
 # SYNC_DB_PATH that names no file before SQLite creates one.
 $(VENV)/.launcher: scripts/dbt_launcher.py $(VENV)/.installed
-	{ echo '#!$(abspath $(VENV))/bin/python'; cat scripts/dbt_launcher.py; } > $(VENV)/bin/dbt
+	{ echo "#!$$(realpath $(VENV))/bin/python"; cat scripts/dbt_launcher.py; } > $(VENV)/bin/dbt
 	chmod +x $(VENV)/bin/dbt
 	touch $@
 
@@ -136,9 +136,9 @@ verify: setup check-db ## the verification queries, every check with its verdict
 	  echo "make verify reads SQLite files; on PostgreSQL: dbt compile --target postgres --select verify_migration, then psql -f target/compiled/sync_data_migration/analyses/verify_migration.sql" >&2; exit 2; fi
 	@[ -s "$(DB_PATH)" ] || { echo "make verify: the database '$(DB_PATH)' does not exist; run make run (dev) or set SYNC_DB_PATH." >&2; exit 2; }
 	$(DBT) compile --quiet --target $(TARGET) --select verify_migration > /dev/null
-	@report=$$(sqlite3 -header -column \
+	@report=$$(sqlite3 -readonly -header -column \
 	  -cmd ".load $(basename $(CRYPTO_EXT))" \
-	  -cmd "attach '$(WORK_DB_PATH)' as work" \
+	  -cmd "attach 'file:$(WORK_DB_PATH)?mode=ro' as work" \
 	  "$(DB_PATH)" < target/compiled/sync_data_migration/analyses/verify_migration.sql) \
 	  && echo "$$report" \
 	  && if echo "$$report" | grep -Eq '^0 verdict +[0-9] [a-z_ ]+ +FAIL '; then \

@@ -16,23 +16,28 @@ It runs dbt-core's own CLI after two checks that dbt cannot make itself:
   (scripts/check_sqlite_files.py).
 """
 
+import importlib.util
 import os
 import sys
 from pathlib import Path
 
-# The commands that open the target database and whose run should find it.
+# The commands that open the target database and whose run should find it
+# (run-operation may create one: create_dev_tables makes scratch databases).
 CONNECTING_COMMANDS = {
     "build",
     "clone",
     "compile",
+    "debug",
     "docs",
     "retry",
     "run",
     "seed",
     "show",
     "snapshot",
+    "source",
     "test",
 }
+COMMANDS = CONNECTING_COMMANDS | {"clean", "deps", "init", "list", "ls", "parse", "run-operation"}
 PATH_VARIABLES = [
     "SYNC_DB_PATH",
     "SYNC_WORK_DB_PATH",
@@ -60,12 +65,15 @@ def option_value(args, *names):
                 return args[i + 1]
             if arg.startswith(name + "="):
                 return arg.split("=", 1)[1]
+            if len(name) == 2 and arg.startswith(name) and len(arg) > 2:
+                return arg[2:]  # click's -tprod
     return None
 
 
 def command_of(args):
+    """The dbt subcommand: the first argument that names one (options may come first)."""
     for arg in args:
-        if not arg.startswith("-"):
+        if arg in COMMANDS:
             return arg
     return None
 
@@ -100,9 +108,12 @@ def refuse_unreadable_database(args, root):
     target = option_value(args, "--target", "-t") or os.environ.get("DBT_TARGET", "dev")
     path = os.environ.get("SYNC_DB_PATH") or DEFAULT_DB
     work = os.environ.get("SYNC_WORK_DB_PATH") or f"{path}.dbt-work"
-    sys.path.insert(0, str(root / "scripts"))
-    import check_sqlite_files
-
+    checker = root / "scripts" / "check_sqlite_files.py"
+    if not checker.is_file():
+        return
+    spec = importlib.util.spec_from_file_location("check_sqlite_files", checker)
+    check_sqlite_files = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(check_sqlite_files)
     code = check_sqlite_files.main(["check_sqlite_files.py", target, path, work])
     if code:
         sys.exit(code)

@@ -14,7 +14,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import PROJECT_DIR, dbt_env, fetch_sync_data, run_dbt
+from conftest import PROJECT_DIR, dbt_env, fetch_sync_data, run_dbt, table_digest
 from test_migration import QUOTED_USER, load_fixture
 
 ALL_KEYS = {
@@ -278,7 +278,7 @@ def test_known_vars_are_the_projects_vars():
     import yaml
 
     project = yaml.safe_load((PROJECT_DIR / "dbt_project.yml").read_text())
-    macro = (PROJECT_DIR / "macros" / "scope" / "run_vars.sql").read_text()
+    macro = (PROJECT_DIR / "macros" / "run_scope" / "run_vars.sql").read_text()
     listed = re.findall(r"^\s+'([a-z_]+)',$", macro, re.M)
     assert listed == sorted(project["vars"])
 
@@ -429,3 +429,42 @@ def test_fresh_dev_database_prints_the_summary_on_its_first_run(tmp_path):
         in proc.stdout
     )
     assert "rejected logbook_entry orphan_user: 1 row(s)" in proc.stdout
+
+
+def test_merge_without_its_documents_is_refused(production_like):
+    run_dbt(production_like, "run")
+    with sqlite3.connect(production_like) as conn:
+        conn.execute("update goals set title = 'changed' where id = 'g_a'")
+    before = table_digest(production_like, ["sync_data"])
+    proc = run_dbt(production_like, "run", "--select", "sync_data", expect_ok=False)
+    assert "sync_data would merge documents that this run did not build" in proc.stdout
+    assert "int_goals_documented" in proc.stdout
+    assert table_digest(production_like, ["sync_data"]) == before
+    assert {row[1] for row in statuses(production_like)} == {"success", "failed"}
+    # with its documents, it merges the change
+    run_dbt(production_like, "run", "--select", "+sync_data")
+    assert '"title":"changed"' in fetch_sync_data(production_like)[("goal", "g_a")]["data"]
+
+
+@pytest.mark.parametrize("given", ['{user_id: ""}', "{entity_types: []}", '{entity_types: ""}'])
+def test_an_empty_filter_is_refused(production_like, given):
+    before = file_digest(production_like)
+    proc = run_dbt(production_like, "build", "--vars", given, expect_ok=False)
+    assert "is given but empty, which would widen the run" in proc.stdout
+    assert file_digest(production_like) == before
+
+
+def test_options_before_the_command_still_get_the_checks(tmp_path):
+    missing = tmp_path / "typo.db"
+    proc = run_dbt(missing, "--log-level", "info", "build", "-tprod", expect_ok=False)
+    assert f"The prod database {missing} does not exist." in proc.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_dev_database_other_than_the_default_gets_no_sample_rows(db):
+    with sqlite3.connect(db) as conn:
+        conn.execute("drop table practice_sessions")
+    before = file_digest(db)
+    proc = run_dbt(db, "build", expect_ok=False)
+    assert "the backend table practice_sessions is missing" in proc.stdout
+    assert file_digest(db) == before

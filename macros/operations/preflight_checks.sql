@@ -33,7 +33,7 @@
     {%- set problems = [] -%}
     {%- for source in graph.sources.values() if source.source_name == 'backend' -%}
         {%- if source.name not in objects -%}
-            {%- if target.name != 'dev' -%}
+            {%- if not is_default_dev -%}
                 {%- do problems.append("the backend table " ~ source.name ~ " is missing") -%}
             {%- endif -%}
         {%- else -%}
@@ -63,7 +63,7 @@
         {{ exceptions.raise_compiler_error(
             "The " ~ target.name ~ " database " ~ db_path ~ " is not the backend this project reads: "
             ~ problems | join('; ') ~ ". Check that SYNC_DB_PATH names the backend's database and "
-            ~ "that its schema is current (see models/staging/_backend__sources.yml for what is "
+            ~ "that its schema is current (see models/staging/backend/_backend__sources.yml for what is "
             ~ "needed); nothing was migrated.") }}
     {%- endif -%}
     {#- only a run that merges writes history: sync_data selected, not a dry run -#}

@@ -95,8 +95,11 @@
     In the CSVs an empty field is NULL and the marker <empty> is ''.
 #}
 {% macro load_sample_backend_table(seed_relation, table_name) -%}
-    {#- Seeds are disabled outside dev; this guard holds even if one is not. -#}
-    {%- if not execute or target.name != 'dev' -%}
+    {#- Seeds are disabled outside dev, and only the default dev database is
+        filled: a SYNC_DB_PATH exported for a real database must never get
+        sample rows. -#}
+    {%- if not execute or target.name != 'dev'
+        or target.schemas_and_paths['main'] != 'data/dev.db' -%}
         {{ return('select 1') }}
     {%- endif -%}
     {%- set backend_relation = load_relation(

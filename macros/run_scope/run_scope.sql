@@ -18,7 +18,7 @@
             ) }}
         {%- endif -%}
     {%- endfor -%}
-    {#- Selecting staging models by tag narrows the run to their entity types. -#}
+    {#- Selecting documented models by tag narrows the run to their entity types. -#}
     {%- set selected = [] -%}
     {%- if execute -%}
         {%- for node in (graph.get('nodes') or {}).values() -%}

@@ -11,6 +11,13 @@
     {%- endif -%}
     {%- set known = known_run_vars() -%}
     {%- set unknown = given.keys() | reject('in', known) | list -%}
+    {%- for name in ['user_id', 'entity_types'] if name in given
+        and given[name] is not none and given[name] | string | trim in ['', '[]'] -%}
+        {{ exceptions.raise_compiler_error(
+            "The var " ~ name ~ " is given but empty, which would widen the run to every "
+            ~ ("user" if name == 'user_id' else "entity type") ~ "; nothing was run. "
+            ~ "Leave it out to migrate everything, or give a value.") }}
+    {%- endfor -%}
     {%- if unknown -%}
         {%- set hints = [] -%}
         {%- for name in unknown -%}

@@ -24,6 +24,28 @@
         "The selected models and var entity_types have no entity type "
         ~ "in common, so there is nothing to migrate; widen one of them.") }}
 {%- endif %}
+{#- A merge reads the documents this invocation built: merging a cache built
+    earlier would miss every backend change since. -#}
+{%- if execute and flags.WHICH in ['run', 'build'] -%}
+    {%- set merging = [] -%}
+    {%- set stale = [] -%}
+    {%- for node in graph.nodes.values() if node.unique_id in selected_resources -%}
+        {%- if node.resource_type == 'model' and node.name == 'sync_data' -%}
+            {%- do merging.append(node.name) -%}
+        {%- endif -%}
+    {%- endfor -%}
+    {%- for entity_type in in_scope if 'model.' ~ project_name ~ '.'
+        ~ documents[entity_type].identifier not in selected_resources -%}
+        {%- do stale.append(documents[entity_type].identifier) -%}
+    {%- endfor -%}
+    {%- if merging and stale -%}
+        {{ exceptions.raise_compiler_error(
+            "sync_data would merge documents that this run did not build ("
+            ~ stale | join(', ') ~ " not selected), missing every backend change "
+            ~ "since they were. Select them too: --select +sync_data, or "
+            ~ "tag:<entity type>+ for one entity type. Nothing was merged.") }}
+    {%- endif -%}
+{%- endif %}
 
 with
 
