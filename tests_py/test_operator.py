@@ -179,6 +179,18 @@ def test_every_filter_form_migrates_exactly_its_scope(production_like, form):
         assert "api rows" not in out
 
 
+def weekly_job(db, log):
+    """scripts/weekly_sync.sh on the prod target, as cron runs it."""
+    return subprocess.run(
+        ["scripts/weekly_sync.sh", "prod", str(log)],
+        cwd=PROJECT_DIR,
+        env=dbt_env(db),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
 def add_api_rows_snapshot(db):
     with sqlite3.connect(db) as conn:
         return conn.execute("select * from sync_data order by id").fetchall()
@@ -186,14 +198,7 @@ def add_api_rows_snapshot(db):
 
 def test_weekly_job_passes_with_api_rows_and_prints_the_summary(production_like, tmp_path):
     log = tmp_path / "weekly.log"
-    proc = subprocess.run(
-        ["scripts/weekly_sync.sh", "prod", str(log)],
-        cwd=PROJECT_DIR,
-        env=dbt_env(production_like),
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    proc = weekly_job(production_like, log)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert len(migrated_keys(production_like)) == len(ALL_KEYS)
     for out in (proc.stdout, log.read_text()):
@@ -217,14 +222,7 @@ def test_weekly_job_shows_a_failure_on_stdout(production_like, tmp_path):
             " from sync_data where id = 'sync_dev_le')"
         )
     log = tmp_path / "weekly.log"
-    proc = subprocess.run(
-        ["scripts/weekly_sync.sh", "prod", str(log)],
-        cwd=PROJECT_DIR,
-        env=dbt_env(production_like),
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    proc = weekly_job(production_like, log)
     assert proc.returncode == 1
     assert "FAIL 1 is_sha256_of_sync_data_checksum__data" in proc.stdout
     assert "finished: exit code 1" in proc.stdout

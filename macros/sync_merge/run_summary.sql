@@ -51,14 +51,6 @@
     {{ return(5) }}
 {%- endmacro %}
 
-{# The scope of the run as a where-clause on a table with entity_type, user_id. #}
-{% macro run_scope_where(alias) -%}
-    {{ alias }}.entity_type in ({{ sql_string_list(sync_entity_types()) }})
-    {%- if sync_user_id() is not none %}
-    and {{ alias }}.user_id = {{ sql_string(sync_user_id()) }}
-    {%- endif %}
-{%- endmacro %}
-
 {# Per entity type and reject category: the count and the first rows. #}
 {% macro print_rejects_summary() -%}
     {%- set sample = run_query(rejects_summary_sql()) -%}

@@ -12,9 +12,6 @@
 {%- if var('dry_run', false) -%}
 select null as entity_type where false
 {%- else -%}
-{%- set entity_types = sync_entity_types() -%}
-{%- set user_id = sync_user_id() -%}
-
 with
 
 documents as (
@@ -22,12 +19,8 @@ documents as (
 ),
 
 synced as (
-    select * from {{ model }}
-    where
-        entity_type in ({{ sql_string_list(entity_types) }})
-        {%- if user_id is not none %}
-        and user_id = {{ sql_string(user_id) }}
-        {%- endif %}
+    select * from {{ model }} as in_scope
+    where {{ run_scope_where('in_scope') }}
 ),
 
 missing_or_stale as (

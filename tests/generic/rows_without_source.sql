@@ -10,8 +10,6 @@
 {%- if var('dry_run', false) -%}
 select null as entity_type where false
 {%- else -%}
-{%- set user_id = sync_user_id() -%}
-
 with
 
 documents as (
@@ -19,12 +17,8 @@ documents as (
 ),
 
 synced as (
-    select * from {{ model }}
-    where
-        entity_type in ({{ sql_string_list(sync_entity_types()) }})
-        {%- if user_id is not none %}
-        and user_id = {{ sql_string(user_id) }}
-        {%- endif %}
+    select * from {{ model }} as in_scope
+    where {{ run_scope_where('in_scope') }}
 ),
 
 final as (
