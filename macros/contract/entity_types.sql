@@ -17,12 +17,26 @@
 
 {#
     In a data test configured with meta {migration_rows_only: true}: the
-    condition that keeps the rows of the migration's entity types (a custom
-    macro cannot fill a test's `where` config, so the test asks for it).
+    condition that keeps the rows the migration owns (per the ownership
+    ledger; of its entity types where there is no ledger yet), so that only
+    they can fail it: the API's own rows are the API's. A custom macro cannot
+    fill a test's `where` config, so the test asks for it.
+    Arguments:
+    - relation: the tested table, read without an alias
 #}
-{% macro migration_rows_filter() -%}
+{% macro migration_rows_filter(relation) -%}
     {%- if (config.get('meta') or {}).get('migration_rows_only') -%}
         and entity_type in ({{ sql_string_list(migration_entity_types()) }})
+        {%- if execute and load_relation(migration_ledger_relation()) is not none %}
+        and exists (
+            select 1
+            from {{ migration_ledger_relation() }} as owned
+            where
+                owned.user_id = {{ relation.identifier }}.user_id
+                and owned.entity_type = {{ relation.identifier }}.entity_type
+                and owned.entity_id = {{ relation.identifier }}.entity_id
+        )
+        {%- endif %}
     {%- endif -%}
 {%- endmacro %}
 

@@ -117,7 +117,8 @@ changed as (
 
 {#
     The cached documents whose backend row is still there, in the run's
-    scope: a deleted row's document stays in the cache until the merge
+    scope, each with backend_deleted (1: the row is soft-deleted; its
+    document is still built, the merge compares with it): a deleted row's document stays in the cache until the merge
     forgets it (forget_stale_documents), and must not be merged meanwhile.
     An uncorrelated `in`: the live keys are read once into an index (SQLite
     would scan a CTE it materializes for every cached row), and two equal
@@ -132,7 +133,16 @@ changed as (
     {%- for column in backend_columns(table_name) -%}
         {%- do live_columns.append('live.' ~ column) -%}
     {%- endfor -%}
-    select cached.*
+    select
+        cached.*,
+        case
+            when cached.entity_key in (
+                select {{ entity_key('live.id', live_columns) }}
+                from {{ staged }} as live
+                where live.is_deleted = 1
+            ) then 1
+            else 0
+        end as backend_deleted
     from {{ documents }} as cached
     where cached.entity_key in (
         select {{ entity_key('live.id', live_columns) }}

@@ -6,7 +6,8 @@
     - every backend table the models read must exist (in dev a missing one is
       left to the sample loader) and have every column the sources declare;
     - a run that merges must be able to write its history: a migration_runs
-      of another shape (the old script's) stops it here, not after the merge.
+      of an older shape (the old script's) is upgraded in place here, its
+      rows kept, not found lacking after the merge.
 #}
 {% macro preflight_checks() -%}
     {%- if not execute or flags.WHICH not in ['run', 'build', 'test'] -%}
@@ -69,7 +70,7 @@
     {#- only a run that merges writes history: sync_data selected, not a dry run -#}
     {%- if flags.WHICH in ['run', 'build'] and not var('dry_run', false) -%}
         {%- for uid in selected_resources if uid.startswith('model.') and uid.endswith('.sync_data') -%}
-            {%- do check_run_history_tables() -%}
+            {%- do upgrade_run_history_tables() -%}
         {%- endfor -%}
     {%- endif -%}
 {%- endmacro %}

@@ -4,8 +4,10 @@
       --args '{user_id: u_123}'               one user's migrated rows
       --args '{all: true, confirm: true}'     all three migration entity types
       add dry_run: true to only count what would go.
-    Only logbook_entry, goal and practice_session rows are ever deleted, never
-    a row of another entity type (the API's own). Arguments are data: they
+    Only rows the migration owns (per the ownership ledger) are deleted, and
+    only while they are what it left there: a device's push, or a migrated
+    row a user changed in the app since, stays. Their keys leave the ledger
+    (the next run inserts or adopts them again). Arguments are data: they
     reach SQL only as escaped literals. Each real rollback is one transaction
     and leaves a `rolled_back` row per entity type in migration_runs.
 #}
@@ -35,33 +37,55 @@
             ~ " has no sync_data table; nothing to remove.", info=True) }}
         {{ return('') }}
     {%- endif -%}
-    {%- set where -%}
-        sync_data.entity_type in ({% for name in scope %}{{ sql_string(name) }}{% if not loop.last %}, {% endif %}{% endfor %})
-        {%- if user_id is not none %} and user_id = {{ sql_string(user_id) }}{% endif %}
+    {%- set ledger = migration_ledger_relation() -%}
+    {%- if load_relation(ledger) is none -%}
+        {{ log("rollback_sync_data: " ~ target_database_label() ~ " has no " ~ ledger.identifier
+            ~ ", so the migration owns no sync_data row there; nothing to remove.", info=True) }}
+        {{ return('') }}
+    {%- endif -%}
+    {%- set owned_in_scope -%}
+        owned.entity_type in ({{ sql_string_list(scope) }})
+        {%- if user_id is not none %} and owned.user_id = {{ sql_string(user_id) }}{% endif %}
+    {%- endset -%}
+    {#- A row is removed only while it is what the migration left there: a row
+        the API changed since (a user's edit, a delete in the app) stays. -#}
+    {%- set as_left -%}
+        sync_data.checksum = owned.checksum
+        and case when sync_data.deleted_at is null then 0 else 1 end = owned.backend_deleted
+    {%- endset -%}
+    {%- set counted -%}
+        from ({{ entity_types_in_scope_sql(scope) }}) as scope
+        left join {{ ledger }} as owned
+            on owned.entity_type = scope.entity_type and {{ owned_in_scope }}
+        left join {{ target.schema }}.sync_data
+            on
+                sync_data.user_id = owned.user_id
+                and sync_data.entity_type = owned.entity_type
+                and sync_data.entity_id = owned.entity_id
     {%- endset -%}
     {%- set counts = run_query(
-        "select scope.entity_type, count(sync_data.id) as n from ("
-        ~ entity_types_in_scope_sql(scope) ~ ") as scope left join " ~ target.schema ~ ".sync_data"
-        ~ " on sync_data.entity_type = scope.entity_type and " ~ where
-        ~ " group by scope.entity_type order by scope.entity_type"
+        "select scope.entity_type,"
+        ~ " count(case when " ~ as_left ~ " then 1 end) as removed,"
+        ~ " count(case when sync_data.id is not null and not (" ~ as_left ~ ") then 1 end) as kept"
+        ~ " " ~ counted ~ " group by scope.entity_type order by scope.entity_type"
     ) -%}
     {%- for row in counts -%}
         {{ log("rollback " ~ row['entity_type'] ~ (" (user " ~ user_id ~ ")" if user_id is not none else "")
             ~ " in " ~ target_database_label() ~ ": "
-            ~ ("would delete " if dry_run else "deleting ") ~ row['n'] ~ " rows", info=True) }}
+            ~ ("would delete " if dry_run else "deleting ") ~ row['removed'] ~ " rows the migration owns"
+            ~ (", keeping " ~ row['kept'] ~ " the API changed since" if row['kept'] else ""), info=True) }}
     {%- endfor -%}
     {%- if dry_run -%}
         {{ log("rollback dry run: nothing was deleted from " ~ target_database_label() ~ ".", info=True) }}
         {{ return('') }}
     {%- endif -%}
-    {#- the old script's migration_runs would fail the record after the counts -#}
-    {%- do check_run_history_tables() -%}
+    {%- do upgrade_run_history_tables() -%}
     {%- do run_query(create_migration_runs_table()) -%}
     {%- call statement('rollback_history') -%}
         insert into {{ target.schema }}.migration_runs (
             id, run_id, entity_type, target_name, user_id_filter,
             entity_types_filter, started_at, completed_at, status,
-            processed_count, deleted_count
+            processed_count, deleted_count, kept_for_api_count
         )
         select
             run.run_id || ':rollback:' || scope.entity_type,
@@ -73,12 +97,11 @@
             run.started_at,
             {{ now_text() }},
             'rolled_back',
-            count(sync_data.id),
-            count(sync_data.id)
-        from ({{ entity_types_in_scope_sql(scope) }}) as scope
+            count(owned.entity_id),
+            count(case when {{ as_left }} then 1 end),
+            count(case when sync_data.id is not null and not ({{ as_left }}) then 1 end)
+        {{ counted }}
         cross join (select {{ migration_run_literals(scope) }}) as run
-        left join {{ target.schema }}.sync_data
-            on sync_data.entity_type = scope.entity_type and {{ where }}
         group by
             scope.entity_type,
             run.run_id,
@@ -87,9 +110,23 @@
             run.started_at
     {%- endcall -%}
     {%- call statement('rollback_delete') -%}
-        delete from {{ target.schema }}.sync_data where {{ where }}
+        delete from {{ target.schema }}.sync_data
+        where exists (
+            select 1
+            from {{ ledger }} as owned
+            where
+                {{ owned_in_scope }}
+                and sync_data.user_id = owned.user_id
+                and sync_data.entity_type = owned.entity_type
+                and sync_data.entity_id = owned.entity_id
+                and {{ as_left }}
+        )
+    {%- endcall -%}
+    {%- call statement('rollback_forget_ownership') -%}
+        delete from {{ ledger }} as owned where {{ owned_in_scope }}
     {%- endcall -%}
     {%- do adapter.commit() -%}
     {{ log("rollback done: the rows above were deleted from " ~ target_database_label()
-        ~ " and the rollback is recorded in its migration_runs as rolled_back.", info=True) }}
+        ~ ", their keys left the ownership ledger, and the rollback is recorded in its "
+        ~ "migration_runs as rolled_back.", info=True) }}
 {%- endmacro %}

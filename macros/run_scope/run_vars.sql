@@ -46,6 +46,7 @@
         'dry_run',
         'dry_run_csv',
         'entity_types',
+        'on_conflict',
         'reject_threshold',
         'scratch_database',
         'user_id',

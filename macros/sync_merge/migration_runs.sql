@@ -1,28 +1,17 @@
 {#
     migration_runs: one row per entity type per real run (and per rollback),
-    in the target database, as the old script kept it. Written by sync_data's
+    in the target database, as the old script kept it, with a count of every
+    outcome of the merge (skipped_count: left unchanged; error_count:
+    rejected). Written by sync_data's
     post-hook inside the merge's transaction, so a row says exactly what was
     committed; a run that fails gets its `failed` rows from on-run-end.
 #}
 {% macro create_migration_runs_table() -%}
+    {%- set columns = run_history_columns()['migration_runs'] -%}
     create table if not exists {{ target.schema }}.migration_runs (
-        id text primary key,
-        run_id text not null,
-        entity_type text not null,
-        target_name text not null,
-        user_id_filter text,
-        entity_types_filter text,
-        started_at text not null,
-        completed_at text,
-        status text not null check (status in ('success', 'failed', 'rolled_back')),
-        processed_count integer not null default 0,
-        inserted_count integer not null default 0,
-        updated_count integer not null default 0,
-        skipped_count integer not null default 0,
-        error_count integer not null default 0,
-        deleted_count integer not null default 0,
-        last_processed_id text,
-        error_message text
+        {%- for name, ddl in columns.items() %}
+        {{ name }} {{ ddl['create'] }}{{ "," if not loop.last }}
+        {%- endfor %}
     )
 {%- endmacro %}
 
@@ -52,7 +41,8 @@
         id, run_id, entity_type, target_name, user_id_filter,
         entity_types_filter, started_at, completed_at, status,
         processed_count, inserted_count, updated_count, skipped_count,
-        error_count, last_processed_id
+        error_count, tombstoned_count, revived_count, kept_for_api_count,
+        conflict_count, adopted_count, last_processed_id
     )
     select
         run.run_id || ':' || scope.entity_type,
@@ -69,6 +59,11 @@
         count(case when incoming.sync_action = 'update' then 1 end),
         count(case when incoming.sync_action = 'unchanged' then 1 end),
         count(case when incoming.sync_action = 'rejected' then 1 end),
+        count(case when incoming.sync_action = 'tombstone' then 1 end),
+        count(case when incoming.sync_action = 'revive' then 1 end),
+        count(case when incoming.sync_action = 'kept_for_api' then 1 end),
+        count(incoming.conflict_kind),
+        count(case when incoming.adopted = 1 then 1 end),
         max(incoming.entity_id)
     from ({{ entity_types_in_scope_sql() }}) as scope
     cross join (select {{ migration_run_literals() }}) as run

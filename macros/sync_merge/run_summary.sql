@@ -18,7 +18,9 @@
     {%- if run_history_shape_problems(['migration_runs']) -%}{{ return('') }}{%- endif -%}
     {%- set rows = run_query(
         "select entity_type, status, processed_count, inserted_count, updated_count,"
-        ~ " skipped_count, error_count, error_message from " ~ target.schema ~ ".migration_runs"
+        ~ " tombstoned_count, revived_count, skipped_count, kept_for_api_count,"
+        ~ " conflict_count, adopted_count, error_count, error_message"
+        ~ " from " ~ target.schema ~ ".migration_runs"
         ~ " where run_id = " ~ sql_string(invocation_id) ~ " order by entity_type"
     ) -%}
     {%- for row in rows -%}
@@ -27,7 +29,12 @@
             ~ " processed=" ~ row['processed_count']
             ~ " inserted=" ~ row['inserted_count']
             ~ " updated=" ~ row['updated_count']
+            ~ " tombstoned=" ~ row['tombstoned_count']
+            ~ " revived=" ~ row['revived_count']
             ~ " unchanged=" ~ row['skipped_count']
+            ~ " kept_for_api=" ~ row['kept_for_api_count']
+            ~ " conflicts=" ~ row['conflict_count']
+            ~ " adopted=" ~ row['adopted_count']
             ~ " rejected=" ~ row['error_count']
             ~ (" error=" ~ row['error_message'] if row['error_message'] else ""),
             info=True
@@ -43,6 +50,9 @@
     {%- endif -%}
     {%- if merged and 'sync_data' in tables -%}
         {% do print_rows_without_source(tables) %}
+    {%- endif -%}
+    {%- if merged and 'migration_conflicts' in tables -%}
+        {% do print_conflicts_summary() %}
     {%- endif -%}
 {%- endmacro %}
 
@@ -116,13 +126,12 @@
     {%- for entity_type in sync_entity_types() if entity_tables[entity_type] not in tables -%}
         {{ return('') }}
     {%- endfor -%}
-    {%- set sample = run_query(rows_without_source_sql()) -%}
+    {%- set sample = run_query(rows_without_source_sql(tables)) -%}
     {%- for row in sample -%}
         {%- if row['position'] == 1 -%}
             {{ log("api rows " ~ row['entity_type'] ~ ": " ~ row['total']
-                ~ " sync_data row(s) without a backend row (written by the API, or "
-                ~ "left from a deleted backend row; "
-                ~ "left as they are, not an error)", info=True) }}
+                ~ " sync_data row(s) that neither a backend row nor the ownership ledger "
+                ~ "explains (written by the API; left as they are, not an error)", info=True) }}
         {%- endif -%}
         {{ log("    " ~ row['entity_id'] ~ " (user " ~ row['user_id'] ~ ")", info=True) }}
         {%- if row['position'] == summary_sample_size() and row['total'] > row['position'] -%}
@@ -131,7 +140,7 @@
     {%- endfor -%}
 {%- endmacro %}
 
-{% macro rows_without_source_sql() -%}
+{% macro rows_without_source_sql(tables) -%}
     {%- set entity_tables = migration_entity_tables() -%}
     select
         entity_type,
@@ -162,7 +171,40 @@
                     and backend.user_id = synced.user_id
             )
             {%- endfor %}
+            {%- if migration_ledger_relation().identifier in tables %}
+            and not exists (
+                select 1
+                from {{ migration_ledger_relation() }} as owned
+                where
+                    owned.user_id = synced.user_id
+                    and owned.entity_type = synced.entity_type
+                    and owned.entity_id = synced.entity_id
+            )
+            {%- endif %}
     ) as ranked
     where position <= {{ summary_sample_size() }}
     order by entity_type, position
+{%- endmacro %}
+
+{# This run's conflicts: per entity type and kind, the count and the first keys. #}
+{% macro print_conflicts_summary() -%}
+    {%- set sample = run_query(
+        "select entity_type, kind, resolution, entity_id, user_id, total, position from ("
+        ~ " select met.*, count(*) over (partition by entity_type, kind) as total,"
+        ~ " row_number() over (partition by entity_type, kind order by user_id, entity_id) as position"
+        ~ " from " ~ target.schema ~ ".migration_conflicts as met"
+        ~ " where last_run_id = " ~ sql_string(invocation_id) ~ ") as ranked"
+        ~ " where position <= " ~ summary_sample_size() ~ " order by entity_type, kind, position"
+    ) -%}
+    {%- for row in sample -%}
+        {%- if row['position'] == 1 -%}
+            {{ log("conflict " ~ row['entity_type'] ~ " " ~ row['kind'] ~ ": " ~ row['total']
+                ~ " row(s), settled " ~ row['resolution'] ~ "; the losing document is kept in "
+                ~ "migration_conflicts", info=True) }}
+        {%- endif -%}
+        {{ log("    " ~ row['entity_id'] ~ " (user " ~ row['user_id'] ~ ")", info=True) }}
+        {%- if row['position'] == summary_sample_size() and row['total'] > row['position'] -%}
+            {{ log("    ... and " ~ (row['total'] - row['position']) ~ " more", info=True) }}
+        {%- endif -%}
+    {%- endfor -%}
 {%- endmacro %}

@@ -3,19 +3,21 @@
     incremental materialization deletes then re-inserts every selected key,
     ignores incremental_strategy, cannot take a list unique_key and drops the
     table on --full-refresh. Here the model's rows are merged into the
-    existing table, in one transaction, set-based:
-    - a key that is not there yet is inserted with version 1 and a new id;
-    - a key whose checksum differs gets the new data, checksum, version + 1;
-    - a key with the same checksum is not written at all;
-    - every other row (other entity types, other users) is left as it was.
-    The table is created with the API's DDL when it does not exist, and is
-    never dropped, recreated or emptied, --full-refresh included.
+    existing table, in one transaction, set-based, under the contract's
+    "Which rows the migration may change" (build_merge_plan decides each
+    key's action): inserts, updates, tombstones and revivals are written,
+    with a fresh seq each where the table has one; rows left alone keep
+    every byte, and rows nobody but the API wrote are never touched. The
+    ownership ledger, the conflicts, the rejects and the run history are
+    written in the same transaction. The table is created with the API's
+    DDL when it does not exist, and is never dropped, recreated or emptied,
+    --full-refresh included.
 #}
 {% materialization sync_upsert, default -%}
-    {%- set key_columns = config.require('unique_key') -%}
     {%- set target_relation = this.incorporate(type='table') -%}
     {%- set existing_relation = load_relation(this) -%}
     {%- set incoming = sync_upsert_incoming_relation() -%}
+    {%- do on_conflict_policy() -%}
 
     {%- if should_full_refresh() -%}
         {{ log("sync_upsert: --full-refresh ignored; " ~ target_relation
@@ -25,37 +27,56 @@
     {% call statement('lock_timeout', auto_begin=False) -%}
         {{ sync_upsert_lock_timeout(var('busy_timeout_ms', 10000) | int) }}
     {%- endcall %}
-    {% call statement('drop_incoming', auto_begin=False) -%}
-        drop table if exists {{ incoming }}
-    {%- endcall %}
-    {% call statement('stage_incoming', auto_begin=False) -%}
-        {{ sync_upsert_classify_sql(sql, existing_relation, key_columns) }}
-    {%- endcall %}
 
-    {% do check_reject_threshold(incoming) %}
-
-    {#- A dry run stops here: the plan is reported, nothing is written. #}
+    {#- A dry run plans without a lock and stops: nothing is written. #}
     {%- if var('dry_run', false) -%}
+        {%- set features = sync_data_features(existing_relation) -%}
+        {% do build_merge_plan(sql, existing_relation, features) %}
+        {% do check_reject_threshold(incoming) %}
         {% call statement('main') -%}
             select count(*) from {{ incoming }}
         {%- endcall %}
-        {% do sync_dry_run_report(incoming) %}
+        {% do sync_dry_run_report(incoming, features) %}
         {{ return({'relations': [target_relation]}) }}
     {%- endif -%}
 
     {{ run_hooks(pre_hooks, inside_transaction=False) }}
     {%- if existing_relation is none -%}
         {% do create_sync_data_table(target_relation) %}
+        {%- set existing_relation = target_relation -%}
     {%- endif -%}
+
+    {#- One transaction from here to the commit. The write lock comes first,
+        so the plan is made from rows no other writer can change before the
+        merge writes them, and sequence numbers are taken in that lock. -#}
+    {% call statement('create_ledger') -%}
+        {{ create_migration_ledger_table() }}
+    {%- endcall %}
+    {%- set features = sync_data_features(existing_relation) -%}
+    {% do take_merge_write_lock(features) %}
+    {%- if features.seq -%}
+        {% do ensure_sync_sequence() %}
+    {%- endif -%}
+    {% do build_merge_plan(sql, existing_relation, features) %}
+    {% do check_reject_threshold(incoming) %}
 
     {{ run_hooks(pre_hooks, inside_transaction=True) }}
 
     {% call statement('update_changed') -%}
-        {{ sync_upsert_update_sql(incoming, target_relation, key_columns) }}
+        {{ sync_upsert_update_sql(incoming, target_relation, features) }}
     {%- endcall %}
     {% call statement('main') -%}
-        {{ sync_upsert_insert_sql(incoming, target_relation, key_columns) }}
+        {{ sync_upsert_insert_sql(incoming, target_relation, features) }}
     {%- endcall %}
+    {%- if features.seq -%}
+        {% call statement('advance_sequence') -%}
+            {{ advance_sync_sequence_sql(incoming) }}
+        {%- endcall %}
+    {%- endif -%}
+    {% call statement('record_ownership') -%}
+        {{ record_ownership_sql(incoming) }}
+    {%- endcall %}
+    {% do record_migration_conflicts(incoming) %}
 
     {#- The run history and the rejects are written in the same transaction. #}
     {{ run_hooks(post_hooks, inside_transaction=True) }}
@@ -65,13 +86,27 @@
     {{ return({'relations': [target_relation]}) }}
 {%- endmaterialization %}
 
-{# The temp table that holds this run's classified rows. #}
+{# The temp table that holds this run's plan (build_merge_plan). #}
 {% macro sync_upsert_incoming_relation() -%}
-    {{ return(adapter.dispatch('sync_upsert_incoming_relation')()) }}
+    {{ return(sync_merge_temp_relation('sync_data__incoming')) }}
 {%- endmacro %}
 
-{% macro sqlite__sync_upsert_incoming_relation() -%}
-    {{ return(api.Relation.create(identifier='sync_data__incoming', schema='temp', type='table')) }}
+{#
+    A temp table of the merge: a plain SQLite client never sees it, and it
+    vanishes with the connection.
+    Arguments:
+    - identifier: the table's name
+#}
+{% macro sync_merge_temp_relation(identifier) -%}
+    {{ return(adapter.dispatch('sync_merge_temp_relation')(identifier)) }}
+{%- endmacro %}
+
+{% macro sqlite__sync_merge_temp_relation(identifier) -%}
+    {{ return(api.Relation.create(identifier=identifier, schema='temp', type='table')) }}
+{%- endmacro %}
+
+{% macro postgres__sync_merge_temp_relation(identifier) -%}
+    {{ return(api.Relation.create(identifier=identifier, schema='pg_temp', type='table')) }}
 {%- endmacro %}
 
 {#
@@ -86,106 +121,176 @@
     pragma busy_timeout = {{ milliseconds }}
 {%- endmacro %}
 
-{#
-    The model's rows, each with the action the merge takes: insert, update,
-    unchanged, or rejected (a row with a reject_reason is never merged).
-    Kept in a temp table, which a plain SQLite client never sees and which
-    vanishes with the connection; only the rows to be written keep their
-    document, so a run where little changed copies little. With no target
-    table yet (a fresh dev database), every migratable row is an insert.
-#}
-{% macro sync_upsert_classify_sql(model_sql, existing_relation, key_columns) -%}
-    create temp table {{ sync_upsert_incoming_relation().identifier }} as
-    select
-        classified.user_id,
-        classified.entity_type,
-        classified.entity_id,
-        classified.entity_key,
-        classified.reject_reason,
-        classified.reject_value,
-        classified.checksum,
-        case
-            when classified.sync_action in ('insert', 'update')
-                then classified.data
-        end as data,
-        classified.sync_action
-    from (
-        select
-            incoming.*,
-            case
-                when incoming.reject_reason is not null then 'rejected'
-                when existing.checksum is null then 'insert'
-                when existing.checksum = incoming.checksum then 'unchanged'
-                else 'update'
-            end as sync_action
-        from ({{ model_sql }}) as incoming
-        {%- if existing_relation is none %}
-        left join (
-            select
-                {% for column in key_columns -%}
-                cast(null as text) as {{ column }},
-                {% endfor -%}
-                cast(null as text) as checksum
-            where false
-        ) as existing
-        {%- else %}
-        left join {{ existing_relation }} as existing
-        {%- endif %}
-            on
-            incoming.reject_reason is null
-            {% for column in key_columns -%}
-                and existing.{{ column }} = incoming.{{ column }}
-            {% endfor %}
-    ) as classified
+{#- `set local`: for the merge's own transaction only, not the session. -#}
+{% macro postgres__sync_upsert_lock_timeout(milliseconds) -%}
+    set local lock_timeout = {{ milliseconds }}
 {%- endmacro %}
 
-{% macro sync_upsert_update_sql(incoming, target_relation, key_columns) -%}
+{#
+    Take the write lock before the plan reads anything, so that no other
+    writer (the API, another run) changes sync_data, the ledger or
+    sync_sequence between the plan and the writes; the other writer waits
+    for the commit, or fails on its own busy timeout.
+    Arguments:
+    - features: what the target database has (sync_data_features)
+#}
+{% macro take_merge_write_lock(features) -%}
+    {{ return(adapter.dispatch('take_merge_write_lock')(features)) }}
+{%- endmacro %}
+
+{#- SQLite has one writer per database: a write that changes nothing still
+    takes the lock, for the rest of the transaction. -#}
+{% macro sqlite__take_merge_write_lock(features) -%}
+    {% call statement('write_lock') -%}
+        update {{ migration_ledger_relation() }} set checksum = checksum where 1 = 0
+    {%- endcall %}
+{%- endmacro %}
+
+{#- The API takes a number from sync_sequence before it writes sync_data:
+    taking the two locks in the same order cannot deadlock with it. -#}
+{% macro postgres__take_merge_write_lock(features) -%}
+    {% call statement('write_lock') -%}
+        {%- if features.sync_sequence %}
+        select current_value from {{ target.schema }}.sync_sequence where id = 1 for update;
+        {%- endif %}
+        lock table {{ target.schema }}.sync_data in share row exclusive mode;
+        lock table {{ migration_ledger_relation() }} in share row exclusive mode
+    {%- endcall %}
+{%- endmacro %}
+
+{#
+    What the target database has, read from its catalog on every run (the
+    contract: detected from the database, never from a setting):
+    - seq, device_id: sync_data's columns of the shape production has now;
+    - sync_sequence: the table the API takes sequence numbers from;
+    - ledger: this project's ownership ledger.
+    Arguments:
+    - relation: sync_data, or none when it does not exist yet
+#}
+{% macro sync_data_features(relation) -%}
+    {%- set tables = run_query(table_names_sql()).columns[0].values() | list -%}
+    {%- set columns = [] -%}
+    {%- if relation is not none -%}
+        {%- set columns = run_query(column_names_sql('sync_data')).columns[0].values() | map('lower') | list -%}
+    {%- endif -%}
+    {{ return({
+        'seq': 'seq' in columns,
+        'device_id': 'device_id' in columns,
+        'sync_sequence': 'sync_sequence' in tables,
+        'ledger': migration_ledger_relation().identifier in tables,
+    }) }}
+{%- endmacro %}
+
+{#
+    Where sync_data has seq but the database has no sync_sequence, create it
+    set to the largest seq present, as the API's own schema change does; a
+    sync_sequence without its row gets it the same way.
+#}
+{% macro ensure_sync_sequence() -%}
+    {% call statement('create_sync_sequence') -%}
+        create table if not exists {{ target.schema }}.sync_sequence (
+            id integer primary key check (id = 1),
+            current_value integer not null default 0
+        )
+    {%- endcall %}
+    {% call statement('seed_sync_sequence') -%}
+        insert into {{ target.schema }}.sync_sequence (id, current_value)
+        select
+            1,
+            (select coalesce(max(seq), 0) from {{ target.schema }}.sync_data)
+        where not exists (
+            select 1 from {{ target.schema }}.sync_sequence where id = 1
+        )
+    {%- endcall %}
+{%- endmacro %}
+
+{# The sequence stored back: the last number this merge took. #}
+{% macro advance_sync_sequence_sql(incoming) -%}
+    update {{ target.schema }}.sync_sequence
+    set current_value = (
+        select max(written.new_seq)
+        from {{ incoming }} as written
+    )
+    where
+        id = 1
+        and exists (
+            select 1
+            from {{ incoming }} as written
+            where written.new_seq is not null
+        )
+{%- endmacro %}
+
+{#
+    Updates, revivals and tombstones, in one statement: the backend's
+    document (a tombstone keeps the row's own), version + 1, updated_at now,
+    deleted_at set by a tombstone only, and where the table has them a new
+    seq and device_id NULL (the migration is not a device).
+#}
+{% macro sync_upsert_update_sql(incoming, target_relation, features) -%}
+    {%- set row = target_relation.identifier -%}
     update {{ target_relation }}
     set
-        data = changed.data,
-        checksum = changed.checksum,
-        version = coalesce({{ target_relation.identifier }}.version, 1) + 1,
-        updated_at = {{ now_timestamp() }}
+        data = case
+            when changed.sync_action = 'tombstone' then {{ row }}.data
+            else coalesce(changed.backend_data, {{ row }}.data)
+        end,
+        checksum = case
+            when changed.sync_action = 'tombstone' then {{ row }}.checksum
+            else changed.backend_checksum
+        end,
+        version = coalesce({{ row }}.version, 1) + 1,
+        updated_at = {{ now_timestamp() }},
+        deleted_at = case
+            when changed.sync_action = 'tombstone' then {{ now_timestamp() }}
+        end
+        {%- if features.seq %},
+        seq = changed.new_seq
+        {%- endif %}
+        {%- if features.device_id %},
+        device_id = null
+        {%- endif %}
     from {{ incoming }} as changed
     where
-        changed.sync_action = 'update'
-        {% for column in key_columns -%}
-            and {{ target_relation.identifier }}.{{ column }} = changed.{{ column }}
-        {% endfor %}
+        changed.sync_action in ('update', 'revive', 'tombstone')
+        and {{ row }}.user_id = changed.user_id
+        and {{ row }}.entity_type = changed.entity_type
+        and {{ row }}.entity_id = changed.entity_id
 {%- endmacro %}
 
-{% macro sync_upsert_insert_sql(incoming, target_relation, key_columns) -%}
+{% macro sync_upsert_insert_sql(incoming, target_relation, features) -%}
     {%- set run_ms = (run_started_at.timestamp() * 1000) | int -%}
     insert into {{ target_relation }} (
         id, user_id, entity_type, entity_id, data, checksum, version,
         created_at, updated_at
+        {%- if features.seq %}, seq{% endif %}
+        {%- if features.device_id %}, device_id{% endif %}
     )
     select
-        'sync_{{ run_ms }}_' || {{ base36('new_rows.seq') }},
+        'sync_{{ run_ms }}_' || {{ base36('new_rows.insert_number') }},
         new_rows.user_id,
         new_rows.entity_type,
         new_rows.entity_id,
-        new_rows.data,
-        new_rows.checksum,
+        new_rows.backend_data,
+        new_rows.backend_checksum,
         1,
         {{ now_timestamp() }},
         {{ now_timestamp() }}
+        {%- if features.seq %},
+        new_rows.new_seq
+        {%- endif %}
+        {%- if features.device_id %},
+        null
+        {%- endif %}
     from (
         select
             pending.*,
             row_number() over (
-                order by pending.user_id, pending.entity_type, pending.entity_id
-            ) - 1 as seq
+                order by
+                    {{ binary_sort('pending.user_id') }},
+                    {{ binary_sort('pending.entity_type') }},
+                    {{ binary_sort('pending.entity_id') }}
+            ) - 1 as insert_number
         from {{ incoming }} as pending
         where pending.sync_action = 'insert'
     ) as new_rows
-{%- endmacro %}
-
-{% macro postgres__sync_upsert_incoming_relation() -%}
-    {{ return(api.Relation.create(identifier='sync_data__incoming', schema='pg_temp', type='table')) }}
-{%- endmacro %}
-
-{#- `set local`: for the merge's own transaction only, not the session. -#}
-{% macro postgres__sync_upsert_lock_timeout(milliseconds) -%}
-    set local lock_timeout = {{ milliseconds }}
 {%- endmacro %}

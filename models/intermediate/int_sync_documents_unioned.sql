@@ -89,7 +89,8 @@ final as (
         case
             when unioned.reject_reason is not null then unioned.reject_value
             when users.id is null then substr(unioned.user_id, 1, 200)
-        end as reject_value
+        end as reject_value,
+        unioned.backend_deleted
     from unioned
     left join users on unioned.user_id = users.id
 )

@@ -32,7 +32,8 @@ final as (
         checksum,
         entity_key,
         reject_reason,
-        reject_value
+        reject_value,
+        backend_deleted
     from documents
 )
 

@@ -7,6 +7,6 @@ select {{ column_name }}, {{ text_column }}
 from {{ model }}
 where
     {{ column_name }} is distinct from {{ sha256_hex(text_column) }}
-    {{ migration_rows_filter() }}
+    {{ migration_rows_filter(model) }}
 
 {% endtest %}

@@ -7,6 +7,6 @@ select {{ column_name }}
 from {{ model }}
 where
     {{ column_name }} is not null and not {{ json_is_valid(column_name) }}
-    {{ migration_rows_filter() }}
+    {{ migration_rows_filter(model) }}
 
 {% endtest %}

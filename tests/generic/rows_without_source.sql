@@ -1,8 +1,8 @@
 {#
-    The sync_data rows of the run's scope (entity types, user) that no
-    migratable backend row of this run explains: rows devices pushed through
-    the API, or rows whose backend row is rejected now (the merge leaves
-    those as they are). They are the API's, never an error; configure it
+    The sync_data rows of the run's scope (entity types, user) that neither a
+    backend row of this run nor the ownership ledger explains: rows devices
+    pushed through the API; and rows whose backend row is rejected now (the
+    merge leaves those as they are). They are the API's, never an error; configure it
     with severity warn, so they are counted and listed in the run's output.
 #}
 {% test rows_without_source(model, documents) %}
@@ -10,6 +10,7 @@
 {%- if var('dry_run', false) -%}
 select null as entity_type where false
 {%- else -%}
+{%- set ledger = migration_ledger_relation() -%}
 with
 
 documents as (
@@ -36,7 +37,21 @@ final as (
             synced.user_id = documents.user_id
             and synced.entity_type = documents.entity_type
             and synced.entity_id = documents.entity_id
-    where documents.entity_id is null or documents.reject_reason is not null
+    where
+        documents.reject_reason is not null
+        or (
+            documents.entity_id is null
+            {%- if execute and load_relation(ledger) is not none %}
+            and not exists (
+                select 1
+                from {{ ledger }} as owned
+                where
+                    owned.user_id = synced.user_id
+                    and owned.entity_type = synced.entity_type
+                    and owned.entity_id = synced.entity_id
+            )
+            {%- endif %}
+        )
 )
 
 select * from final

@@ -13,7 +13,8 @@ source as (
 
 renamed as (
     select
-        {{ backend_columns('goals') | join(',\n        ') }}
+        {{ backend_columns('goals') | join(',\n        ') }},
+        {{ backend_deleted_flag(source('backend', 'goals')) }} as is_deleted
     from source
 )
 

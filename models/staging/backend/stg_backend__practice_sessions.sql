@@ -13,7 +13,8 @@ source as (
 
 renamed as (
     select
-        {{ backend_columns('practice_sessions') | join(',\n        ') }}
+        {{ backend_columns('practice_sessions') | join(',\n        ') }},
+        {{ backend_deleted_flag(source('backend', 'practice_sessions')) }} as is_deleted
     from source
 )
 

@@ -1,0 +1,565 @@
+"""Production as it is now (issue 15): seq and sync_sequence, the backend's
+soft deletes, the API's own rows and edits, the ownership ledger, conflicts,
+rollback of owned rows only, and the cutover from the old script.
+
+One scenario per engine plays every row of the contract's table "Which rows
+the migration may change" at once, one goal per situation, over three runs:
+run 1 takes ownership (inserts, adoptions), then the backend and the API
+change things, run 2 meets each situation, run 3 has nothing to do. Each
+test below asserts one row of the table on the snapshots of those runs.
+"""
+
+import hashlib
+import json
+import shutil
+import sqlite3
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from conftest import PROJECT_DIR, connect, oracle, run_dbt
+from pg import PostgresSchema
+from production_shape import (
+    SCRIPT_HISTORY,
+    SCRIPT_README_QUERIES,
+    api_insert,
+    api_soft_delete,
+    api_update,
+    js_stringify,
+    make_production_shaped_postgres,
+    make_production_shaped_sqlite,
+    seq_invariants,
+)
+
+USER = "u_prod"
+OTHER_USER = "u_other"
+T0 = 1700000000000
+T1 = 1700000600000
+BUILD = ("build", "--exclude-resource-type", "unit_test")
+GOAL_COLUMNS = [
+    "id",
+    "user_id",
+    "title",
+    "description",
+    "target_date",
+    "progress",
+    "milestones",
+    "status",
+    "linked_entries",
+    "created_at",
+    "updated_at",
+    "completed_at",
+]
+
+
+class Target:
+    """One production-shaped database, SQLite or PostgreSQL, with the same
+    small API: dbt, SQL with `?` parameters and {t} for a table's schema, and
+    the API's writes."""
+
+    def __init__(self, engine, tmp_path, template_db):
+        self.engine = engine
+        if engine == "sqlite":
+            self.path = tmp_path / "prod.db"
+            shutil.copy(template_db, self.path)
+            make_production_shaped_sqlite(self.path)
+            self.schema = None
+        else:
+            self.pg = PostgresSchema(tmp_path)
+            make_production_shaped_postgres(self.pg)
+            self.schema = self.pg.schema
+
+    def dbt(self, *args, expect_ok=True):
+        if self.engine == "sqlite":
+            return run_dbt(self.path, *args, "--target", "prod", expect_ok=expect_ok)
+        return self.pg.dbt(*args, expect_ok=expect_ok)
+
+    def _sql(self, sql):
+        prefix = "main." if self.engine == "sqlite" else f"{self.schema}."
+        sql = sql.replace("{t}", prefix)
+        return sql.replace("?", "%s") if self.engine == "postgres" else sql
+
+    def execute(self, sql, params=()):
+        if self.engine == "sqlite":
+            with sqlite3.connect(self.path) as conn:
+                conn.execute(self._sql(sql), params)
+        else:
+            self.pg.execute(self._sql(sql), params)
+
+    def query(self, sql, params=()):
+        if self.engine == "sqlite":
+            with sqlite3.connect(self.path) as conn:
+                conn.row_factory = sqlite3.Row
+                return [dict(row) for row in conn.execute(self._sql(sql), params)]
+        return self.pg.query(self._sql(sql), params)
+
+    def api(self, write, *args):
+        if self.engine == "sqlite":
+            conn = sqlite3.connect(self.path)
+            try:
+                return write(conn, "sqlite", *args)
+            finally:
+                conn.close()
+        return write(self.pg.conn, "postgres", *args, schema=self.schema)
+
+    def seq_problems(self):
+        if self.engine == "sqlite":
+            conn = sqlite3.connect(self.path)
+            try:
+                return seq_invariants(conn, "sqlite")
+            finally:
+                conn.close()
+        return seq_invariants(self.pg.conn, "postgres", schema=self.schema)
+
+    def snapshot(self):
+        """Everything a test asserts on, with times as text."""
+        rows = self.query("select * from {t}sync_data")
+        return {
+            "sync_data": {(r["entity_type"], r["entity_id"]): _plain(r) for r in rows},
+            "ledger": {
+                (r["entity_type"], r["entity_id"]): _plain(r)
+                for r in self.query("select * from {t}migration_ledger")
+            }
+            if self._has_table("migration_ledger")
+            else {},
+            "conflicts": [
+                _plain(r)
+                for r in self.query(
+                    "select * from {t}migration_conflicts order by entity_id, first_run_id"
+                )
+            ]
+            if self._has_table("migration_conflicts")
+            else [],
+            "sequence": self.query("select current_value from {t}sync_sequence")[0][
+                "current_value"
+            ],
+            "runs": self.query(
+                "select * from {t}migration_runs where run_id ="
+                " (select run_id from {t}migration_runs where target_name != 'old script'"
+                " order by completed_at desc, id desc limit 1)"
+                " order by entity_type"
+            )
+            if self._has_column("migration_runs", "run_id")
+            else [],
+        }
+
+    def _has_column(self, table, column):
+        if self.engine == "sqlite":
+            found = self.query(f"select name from pragma_table_info('{table}') where name = ?", (column,))
+        else:
+            found = self.query(
+                "select column_name from information_schema.columns"
+                " where table_schema = ? and table_name = ? and column_name = ?",
+                (self.schema, table, column),
+            )
+        return bool(found)
+
+    def _has_table(self, name):
+        if self.engine == "sqlite":
+            found = self.query("select name from sqlite_master where name = ?", (name,))
+        else:
+            found = self.query(
+                "select table_name as name from information_schema.tables"
+                " where table_schema = ? and table_name = ?",
+                (self.schema, name),
+            )
+        return bool(found)
+
+    def close(self):
+        if self.engine == "postgres":
+            self.pg.close()
+
+
+def _plain(row):
+    return {k: (str(v) if hasattr(v, "isoformat") else v) for k, v in row.items()}
+
+
+def goal(goal_id, title, updated_at=T0, deleted_at=None, user_id=USER, milestones="[]"):
+    return {
+        "id": goal_id,
+        "user_id": user_id,
+        "title": title,
+        "description": None,
+        "target_date": None,
+        "progress": 0,
+        "milestones": milestones,
+        "status": "ACTIVE",
+        "linked_entries": "[]",
+        "created_at": T0,
+        "updated_at": updated_at,
+        "completed_at": None,
+        "deleted_at": deleted_at,
+    }
+
+
+def document(row):
+    """The contract's document and checksum of a goal row, from the JavaScript oracle."""
+    [made] = oracle(
+        [
+            {
+                "entity_type": "goal",
+                "row": {c: row[c] for c in GOAL_COLUMNS},
+                "user_exists": True,
+            }
+        ]
+    )
+    return made["data"], made["checksum"]
+
+
+def sha(text):
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def insert_goal(target, row):
+    columns = [*GOAL_COLUMNS, "deleted_at"]
+    target.execute(
+        f"insert into {{t}}goals ({', '.join(columns)}) values ({', '.join('?' * len(columns))})",
+        [row[c] for c in columns],
+    )
+
+
+def script_row(target, row, data=None, seq=None):
+    """A sync_data row as the old script (or an earlier API) left it."""
+    data = data if data is not None else document(row)[0]
+    target.execute(
+        "insert into {t}sync_data (id, user_id, entity_type, entity_id, data, checksum,"
+        " version, created_at, updated_at, seq) values (?, ?, 'goal', ?, ?, ?, 1,"
+        " '2023-11-14 22:13:20', '2023-11-14 22:13:20', ?)",
+        (f"sync_script_{row['id']}", row["user_id"], row["id"], data, sha(data), seq),
+    )
+
+
+# The situations, one goal each: id -> the contract's row it plays.
+SITUATIONS = {
+    "g_insert": "no A, backend row live: insert",
+    "g_adopt": "A, no ledger entry, same checksum: adopt",
+    "g_unknown": "A, no ledger entry, checksums differ: unknown_origin",
+    "g_nothing": "A = L, S = L: nothing",
+    "g_backend": "A = L, S != L: update",
+    "g_api": "A != L, S = L: keep the API's edit",
+    "g_both": "A != L, S != L, S != A: both_changed",
+    "g_soft": "backend soft-deleted, A = L: tombstone",
+    "g_hard": "backend row gone, A = L: tombstone",
+    "g_deleted_api": "backend deleted, A changed by the API: deleted_in_backend",
+    "g_revive": "backend row live again after a tombstone: revive",
+    "g_reject": "backend row rejected: A left as it is",
+    "g_adopt_gone": "script's row of a backend row deleted since: adopted, then tombstoned",
+    "g_app_delete": "A soft-deleted in the app, backend unchanged: the deletion stays",
+}
+
+
+def play_scenario(target, on_conflict="backend_wins"):
+    """Runs 1-3 of the module docstring; returns their snapshots and outputs."""
+    target.execute(
+        "insert into {t}users (id, email) values (?, 'prod@example.com'), (?, 'o@example.com')",
+        (USER, OTHER_USER),
+    )
+    rows = {
+        goal_id: goal(goal_id, f"title of {goal_id}")
+        for goal_id in SITUATIONS
+        if goal_id != "g_insert"
+    }
+    rows["g_revive"]["user_id"] = OTHER_USER
+    rows["g_adopt_gone"]["deleted_at"] = "2024-01-01 00:00:00"
+    for row in rows.values():
+        insert_goal(target, row)
+    # what was in sync_data before the first run: the script's rows (seq from
+    # the API's backfill), a row someone else wrote under a backend key, and a
+    # device's push of a goal the backend never had
+    script_row(target, rows["g_adopt"], seq=1)
+    script_row(target, rows["g_adopt_gone"], seq=2)
+    script_row(target, rows["g_unknown"], data='{"id":"g_unknown","title":"from a device"}', seq=3)
+    target.execute("update {t}sync_sequence set current_value = 3")
+    api_seq = target.api(api_insert, USER, "goal", "g_device", js_stringify({"id": "g_device"}))
+    before = target.snapshot()
+    run1 = target.dbt(*BUILD, "--vars", f"{{on_conflict: {on_conflict}}}")
+    after1 = target.snapshot()
+
+    # between the runs: the backend and the API change things
+    new_insert = goal("g_insert", "new in the backend")
+    insert_goal(target, new_insert)
+    rows["g_insert"] = new_insert
+    for goal_id in ["g_backend", "g_both", "g_deleted_api"]:
+        target.execute(
+            "update {t}goals set title = ?, updated_at = ? where id = ?",
+            (f"backend edit of {goal_id}", T1, goal_id),
+        )
+    for goal_id in ["g_api", "g_both", "g_deleted_api"]:
+        target.api(api_update, USER, "goal", goal_id, f'{{"id":"{goal_id}","by":"app"}}')
+    target.execute(
+        "update {t}goals set deleted_at = '2024-02-01 10:00:00' where id in (?, ?)",
+        ("g_soft", "g_deleted_api"),
+    )
+    target.execute("delete from {t}goals where id = ?", ("g_hard",))
+    target.execute("update {t}goals set milestones = '{not json' where id = ?", ("g_reject",))
+    target.api(api_soft_delete, USER, "goal", "g_app_delete")
+    # g_revive (the other user's): deleted in the backend, tombstoned by a run
+    # of that user only, then live again
+    target.execute(
+        "update {t}goals set deleted_at = '2024-02-01 10:00:00' where id = ?", ("g_revive",)
+    )
+    before_tombstone = target.snapshot()
+    tombstoning = target.dbt(*BUILD, "--vars", f"{{user_id: {OTHER_USER}}}")
+    after_tombstone = target.snapshot()
+    target.execute("update {t}goals set deleted_at = null where id = ?", ("g_revive",))
+    before2 = target.snapshot()
+    run2 = target.dbt(*BUILD, "--vars", f"{{on_conflict: {on_conflict}}}")
+    after2 = target.snapshot()
+    run3 = target.dbt(*BUILD, "--vars", f"{{on_conflict: {on_conflict}}}")
+    after3 = target.snapshot()
+    return {
+        "rows": rows,
+        "api_seq": api_seq,
+        "before": before,
+        "after1": after1,
+        "before_tombstone": before_tombstone,
+        "after_tombstone": after_tombstone,
+        "before2": before2,
+        "after2": after2,
+        "after3": after3,
+        "outputs": [run1.stdout, tombstoning.stdout, run2.stdout, run3.stdout],
+    }
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def scenario(request, tmp_path_factory, template_db):
+    target = Target(request.param, tmp_path_factory.mktemp(request.param), template_db)
+    try:
+        played = play_scenario(target)
+        played["target"] = target
+        yield played
+    finally:
+        target.close()
+
+
+def written_in(before, after):
+    """The keys whose row a run wrote (version changed or new)."""
+    return {
+        key
+        for key, row in after["sync_data"].items()
+        if key not in before["sync_data"] or before["sync_data"][key]["version"] != row["version"]
+    }
+
+
+def g(snapshot, goal_id):
+    return snapshot["sync_data"][("goal", goal_id)]
+
+
+def test_insert_takes_version_1_a_fresh_seq_and_a_ledger_entry(scenario):
+    row = g(scenario["after2"], "g_insert")
+    data, checksum = document(scenario["rows"]["g_insert"])
+    top_before = max(r["seq"] or 0 for r in scenario["before2"]["sync_data"].values())
+    assert (row["data"], row["checksum"], row["version"]) == (data, checksum, 1)
+    assert row["seq"] > top_before and row["device_id"] is None and row["deleted_at"] is None
+    ledger = scenario["after2"]["ledger"][("goal", "g_insert")]
+    assert (ledger["checksum"], ledger["backend_deleted"]) == (checksum, 0)
+
+
+def test_adopt_a_row_the_script_got_right_without_writing_it(scenario):
+    before, after = g(scenario["before"], "g_adopt"), g(scenario["after1"], "g_adopt")
+    assert after == before and after["seq"] == 1 and after["version"] == 1
+    ledger = scenario["after1"]["ledger"][("goal", "g_adopt")]
+    assert ledger["checksum"] == before["checksum"] and ledger["backend_deleted"] == 0
+    assert g(scenario["after3"], "g_adopt") == before
+
+
+def test_unknown_origin_conflict_backend_wins_and_the_lost_document_is_kept(scenario):
+    row = g(scenario["after1"], "g_unknown")
+    data, checksum = document(scenario["rows"]["g_unknown"])
+    assert (row["data"], row["checksum"], row["version"]) == (data, checksum, 2)
+    assert row["seq"] > scenario["before"]["sequence"]
+    [conflict] = [c for c in scenario["after3"]["conflicts"] if c["entity_id"] == "g_unknown"]
+    lost = '{"id":"g_unknown","title":"from a device"}'
+    assert conflict["kind"] == "unknown_origin" and conflict["resolution"] == "backend_wins"
+    assert (conflict["lost_side"], conflict["lost_document"]) == ("api", lost)
+    assert (conflict["api_checksum"], conflict["backend_checksum"]) == (sha(lost), checksum)
+    assert conflict["times_seen"] == 1
+
+
+def test_unchanged_owned_row_is_not_touched(scenario):
+    assert g(scenario["after2"], "g_nothing") == g(scenario["before2"], "g_nothing")
+    assert g(scenario["after1"], "g_nothing")["version"] == 1
+
+
+def test_backend_change_updates_with_version_plus_one_and_a_new_seq(scenario):
+    row = g(scenario["after2"], "g_backend")
+    edited = {**scenario["rows"]["g_backend"], "title": "backend edit of g_backend", "updated_at": T1}
+    data, checksum = document(edited)
+    assert (row["data"], row["checksum"], row["version"], row["deleted_at"]) == (
+        data,
+        checksum,
+        2,
+        None,
+    )
+    assert row["seq"] > g(scenario["before2"], "g_backend")["seq"]
+    assert scenario["after2"]["ledger"][("goal", "g_backend")]["checksum"] == checksum
+
+
+def test_an_api_edit_is_kept_never_reverted(scenario):
+    before = g(scenario["before2"], "g_api")
+    assert before["data"] == '{"id":"g_api","by":"app"}' and before["version"] == 2
+    assert g(scenario["after2"], "g_api") == before
+    assert g(scenario["after3"], "g_api") == before
+
+
+def test_both_changed_conflict_backend_wins_keeps_the_apps_document(scenario):
+    row = g(scenario["after2"], "g_both")
+    edited = {**scenario["rows"]["g_both"], "title": "backend edit of g_both", "updated_at": T1}
+    data, checksum = document(edited)
+    assert (row["data"], row["version"]) == (data, 3)
+    [conflict] = [c for c in scenario["after3"]["conflicts"] if c["entity_id"] == "g_both"]
+    assert (conflict["kind"], conflict["resolution"]) == ("both_changed", "backend_wins")
+    assert conflict["lost_document"] == '{"id":"g_both","by":"app"}'
+    assert conflict["ledger_checksum"] == document(scenario["rows"]["g_both"])[1]
+
+
+def test_soft_deleted_backend_row_is_tombstoned_with_its_data(scenario):
+    before, row = g(scenario["before2"], "g_soft"), g(scenario["after2"], "g_soft")
+    assert row["deleted_at"] is not None and row["version"] == 2
+    assert (row["data"], row["checksum"]) == (before["data"], before["checksum"])
+    assert row["seq"] > before["seq"]
+    ledger = scenario["after2"]["ledger"][("goal", "g_soft")]
+    assert (ledger["checksum"], ledger["backend_deleted"]) == (before["checksum"], 1)
+
+
+def test_hard_deleted_backend_row_is_tombstoned(scenario):
+    before, row = g(scenario["before2"], "g_hard"), g(scenario["after2"], "g_hard")
+    assert row["deleted_at"] is not None and row["version"] == 2 and row["data"] == before["data"]
+    assert scenario["after2"]["ledger"][("goal", "g_hard")]["backend_deleted"] == 1
+
+
+def test_deleted_in_backend_conflict_tombstones_and_keeps_the_apps_document(scenario):
+    row = g(scenario["after2"], "g_deleted_api")
+    app_document = '{"id":"g_deleted_api","by":"app"}'
+    assert (row["data"], row["version"]) == (app_document, 3)
+    assert row["deleted_at"] is not None
+    [conflict] = [c for c in scenario["after3"]["conflicts"] if c["entity_id"] == "g_deleted_api"]
+    assert (conflict["kind"], conflict["backend_state"]) == ("deleted_in_backend", "deleted")
+    assert conflict["lost_document"] == app_document
+
+
+def test_revive_after_a_tombstone(scenario):
+    tombstoned = g(scenario["after_tombstone"], "g_revive")
+    assert tombstoned["deleted_at"] is not None and tombstoned["version"] == 2
+    row = g(scenario["after2"], "g_revive")
+    data, checksum = document(scenario["rows"]["g_revive"])
+    assert (row["data"], row["checksum"], row["version"], row["deleted_at"]) == (
+        data,
+        checksum,
+        3,
+        None,
+    )
+    assert row["seq"] > tombstoned["seq"]
+    assert scenario["after2"]["ledger"][("goal", "g_revive")]["backend_deleted"] == 0
+
+
+def test_the_users_filter_tombstoned_only_that_users_rows(scenario):
+    before, after = scenario["before_tombstone"], scenario["after_tombstone"]
+    assert written_in(before, after) == {("goal", "g_revive")}
+    assert after["ledger"] == {
+        **before["ledger"],
+        ("goal", "g_revive"): after["ledger"][("goal", "g_revive")],
+    }
+
+
+def test_rejected_backend_row_leaves_its_row_as_it_is(scenario):
+    assert g(scenario["after2"], "g_reject") == g(scenario["before2"], "g_reject")
+    rejects = scenario["target"].query("select entity_id, reason from {t}migration_rejects")
+    assert {"entity_id": "g_reject", "reason": "invalid_json: milestones: not valid JSON"} in [
+        {"entity_id": r["entity_id"], "reason": r["reason"]} for r in rejects
+    ]
+
+
+def test_script_row_of_a_deleted_backend_row_is_adopted_then_tombstoned(scenario):
+    before, row = g(scenario["before"], "g_adopt_gone"), g(scenario["after1"], "g_adopt_gone")
+    assert (row["data"], row["version"]) == (before["data"], 2) and row["deleted_at"] is not None
+    ledger = scenario["after1"]["ledger"][("goal", "g_adopt_gone")]
+    assert (ledger["checksum"], ledger["backend_deleted"]) == (before["checksum"], 1)
+
+
+def test_a_deletion_in_the_app_stays(scenario):
+    before = g(scenario["before2"], "g_app_delete")
+    assert before["deleted_at"] is not None and before["version"] == 2
+    assert g(scenario["after2"], "g_app_delete") == before
+
+
+def test_the_apis_own_rows_are_never_touched(scenario):
+    device = g(scenario["before"], "g_device")
+    assert device["seq"] == scenario["api_seq"] and device["device_id"] == "device-1"
+    for snapshot in ["after1", "after2", "after3"]:
+        assert g(scenario[snapshot], "g_device") == device
+        assert ("goal", "g_device") not in scenario[snapshot]["ledger"]
+    assert "api rows goal: 1 sync_data row(s)" in scenario["outputs"][2]
+
+
+def test_each_run_numbers_its_writes_above_every_earlier_seq(scenario):
+    pairs = [("before", "after1"), ("before2", "after2"), ("after2", "after3")]
+    for before_name, after_name in pairs:
+        before, after = scenario[before_name], scenario[after_name]
+        top = max(r["seq"] or 0 for r in before["sync_data"].values())
+        written = written_in(before, after)
+        for key, row in after["sync_data"].items():
+            if key in written:
+                assert row["seq"] > top, (after_name, key)
+            else:
+                assert row == before["sync_data"][key], (after_name, key)
+        seqs = [r["seq"] for r in after["sync_data"].values() if r["seq"] is not None]
+        assert len(seqs) == len(set(seqs))
+        assert after["sequence"] == max(seqs)
+    # written in key order: the same numbers on both engines
+    after2 = scenario["after2"]["sync_data"]
+    run2 = sorted(
+        written_in(scenario["before2"], scenario["after2"]),
+        key=lambda k: (after2[k]["user_id"], *k),
+    )
+    numbers = [after2[k]["seq"] for k in run2]
+    assert numbers == sorted(numbers)
+    assert scenario["target"].seq_problems() == []
+
+
+def test_a_run_with_nothing_changed_writes_nothing(scenario):
+    assert scenario["after3"]["sync_data"] == scenario["after2"]["sync_data"]
+    assert scenario["after3"]["ledger"] == scenario["after2"]["ledger"]
+    assert scenario["after3"]["sequence"] == scenario["after2"]["sequence"]
+    counts = {
+        r["entity_type"]: (
+            r["inserted_count"],
+            r["updated_count"],
+            r["tombstoned_count"],
+            r["revived_count"],
+            r["conflict_count"],
+            r["adopted_count"],
+        )
+        for r in scenario["after3"]["runs"]
+    }
+    assert counts["goal"] == (0, 0, 0, 0, 0, 0)
+
+
+def test_migration_runs_counts_every_outcome(scenario):
+    [run1] = [r for r in scenario["after1"]["runs"] if r["entity_type"] == "goal"]
+    # run 1: 10 inserted, g_adopt + g_adopt_gone adopted, g_unknown a conflict
+    # settled by an update, g_adopt_gone tombstoned, g_device not counted
+    assert (
+        run1["inserted_count"],
+        run1["updated_count"],
+        run1["tombstoned_count"],
+        run1["adopted_count"],
+        run1["conflict_count"],
+        run1["processed_count"],
+    ) == (10, 1, 1, 2, 1, 13)
+    [run2] = [r for r in scenario["after2"]["runs"] if r["entity_type"] == "goal"]
+    assert (
+        run2["inserted_count"],
+        run2["updated_count"],
+        run2["tombstoned_count"],
+        run2["revived_count"],
+        run2["kept_for_api_count"],
+        run2["conflict_count"],
+        run2["error_count"],
+    ) == (1, 2, 3, 1, 2, 2, 1)
+    assert (
+        "migration goal: success processed=14 inserted=1 updated=2 tombstoned=3 revived=1"
+        in scenario["outputs"][2]
+    )
