@@ -100,13 +100,13 @@
                 ~ problem.table ~ "_old) and run again.") }}
         {%- endif -%}
         {%- for column in problem.missing -%}
-            {%- call statement('add_' ~ problem.table ~ '_' ~ column, auto_begin=False) -%}
+            {%- call statement('add_' ~ problem.table ~ '_' ~ column) -%}
                 alter table {{ target.schema }}.{{ problem.table }}
                 add column {{ column }} {{ wanted[problem.table][column]['add'] }}
             {%- endcall -%}
         {%- endfor -%}
         {%- if problem.table == 'migration_runs' and 'run_id' in problem.missing -%}
-            {%- call statement('adopt_script_history', auto_begin=False) -%}
+            {%- call statement('adopt_script_history') -%}
                 update {{ target.schema }}.migration_runs
                 set
                     run_id = id,
@@ -116,7 +116,7 @@
             {%- endcall -%}
         {%- endif -%}
         {%- do retype_history_timestamps(problem.table) -%}
-        {%- do adapter.commit() if adapter.type() == 'postgres' else none -%}
+        {%- do adapter.commit() -%}
         {{ log("Upgraded " ~ problem.table ~ " in place in the " ~ target.name ~ " "
             ~ database_label(target.schema) ~ ": added " ~ problem.missing | join(', ')
             ~ "; its rows are kept.", info=True) }}
@@ -146,7 +146,7 @@
         ~ " and data_type like 'timestamp%'"
     ).columns[0].values() | list -%}
     {%- for column in typed -%}
-        {%- call statement('retype_' ~ table ~ '_' ~ column, auto_begin=False) -%}
+        {%- call statement('retype_' ~ table ~ '_' ~ column) -%}
             alter table {{ target.schema }}.{{ table }}
             alter column {{ column }} drop default,
             alter column {{ column }} type text
