@@ -16,10 +16,9 @@ import sqlite3
 import subprocess
 import threading
 import time
-from pathlib import Path
 
 import pytest
-from conftest import PROJECT_DIR, connect, oracle, run_dbt
+from conftest import PROJECT_DIR, oracle, run_dbt
 from pg import PostgresSchema
 from production_shape import (
     SCRIPT_HISTORY,
@@ -117,6 +116,7 @@ class Target:
         """Everything a test asserts on, with times as text."""
         rows = self.query("select * from {t}sync_data")
         return {
+            "history_rows": self.query("select count(*) as n from {t}migration_runs")[0]["n"],
             "sync_data": {(r["entity_type"], r["entity_id"]): _plain(r) for r in rows},
             "ledger": {
                 (r["entity_type"], r["entity_id"]): _plain(r)
@@ -147,7 +147,9 @@ class Target:
 
     def _has_column(self, table, column):
         if self.engine == "sqlite":
-            found = self.query(f"select name from pragma_table_info('{table}') where name = ?", (column,))
+            found = self.query(
+                f"select name from pragma_table_info('{table}') where name = ?", (column,)
+            )
         else:
             found = self.query(
                 "select column_name from information_schema.columns"
@@ -305,6 +307,8 @@ def play_scenario(target, on_conflict="backend_wins"):
     after_tombstone = target.snapshot()
     target.execute("update {t}goals set deleted_at = null where id = ?", ("g_revive",))
     before2 = target.snapshot()
+    dry = target.dbt("run", "--vars", f"{{dry_run: true, on_conflict: {on_conflict}}}")
+    after_dry = target.snapshot()
     run2 = target.dbt(*BUILD, "--vars", f"{{on_conflict: {on_conflict}}}")
     after2 = target.snapshot()
     run3 = target.dbt(*BUILD, "--vars", f"{{on_conflict: {on_conflict}}}")
@@ -317,6 +321,8 @@ def play_scenario(target, on_conflict="backend_wins"):
         "before_tombstone": before_tombstone,
         "after_tombstone": after_tombstone,
         "before2": before2,
+        "after_dry": after_dry,
+        "dry_output": dry.stdout,
         "after2": after2,
         "after3": after3,
         "outputs": [run1.stdout, tombstoning.stdout, run2.stdout, run3.stdout],
@@ -385,7 +391,11 @@ def test_unchanged_owned_row_is_not_touched(scenario):
 
 def test_backend_change_updates_with_version_plus_one_and_a_new_seq(scenario):
     row = g(scenario["after2"], "g_backend")
-    edited = {**scenario["rows"]["g_backend"], "title": "backend edit of g_backend", "updated_at": T1}
+    edited = {
+        **scenario["rows"]["g_backend"],
+        "title": "backend edit of g_backend",
+        "updated_at": T1,
+    }
     data, checksum = document(edited)
     assert (row["data"], row["checksum"], row["version"], row["deleted_at"]) == (
         data,
@@ -563,3 +573,402 @@ def test_migration_runs_counts_every_outcome(scenario):
         "migration goal: success processed=14 inserted=1 updated=2 tombstoned=3 revived=1"
         in scenario["outputs"][2]
     )
+
+
+def test_the_dry_run_plans_every_outcome_and_writes_nothing(scenario):
+    assert scenario["after_dry"] == scenario["before2"]
+    out = scenario["dry_output"]
+    top = scenario["before2"]["sequence"]
+    assert (
+        "dry run goal: would insert=1 update=2 tombstone=3 revive=1 leave unchanged=4"
+        f" keep for the API=2 adopt=0 reject=1 conflicts=2 (seq {top + 1}..{top + 7})"
+    ) in out
+    assert "  conflict both_changed: 1, settled by on_conflict=backend_wins" in out
+    assert "  conflict deleted_in_backend: 1, settled by on_conflict=backend_wins" in out
+    assert "  tombstone (3): g_deleted_api, g_hard, g_soft" in out
+    assert "  kept_for_api (2): g_api, g_app_delete" in out
+    # the plan numbered exactly what run 2 then wrote
+    assert scenario["after2"]["sequence"] == top + 7
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def scenario_api_wins(request, tmp_path_factory, template_db):
+    target = Target(request.param, tmp_path_factory.mktemp(request.param + "-api"), template_db)
+    try:
+        played = play_scenario(target, on_conflict="api_wins")
+        played["target"] = target
+        yield played
+    finally:
+        target.close()
+
+
+def test_api_wins_keeps_a_row_of_unknown_origin_and_records_the_backends_document(
+    scenario_api_wins,
+):
+    before = g(scenario_api_wins["before"], "g_unknown")
+    for snapshot in ["after1", "after2", "after3"]:
+        assert g(scenario_api_wins[snapshot], "g_unknown") == before
+        assert ("goal", "g_unknown") not in scenario_api_wins[snapshot]["ledger"]
+    [conflict] = [
+        c for c in scenario_api_wins["after3"]["conflicts"] if c["entity_id"] == "g_unknown"
+    ]
+    data, checksum = document(scenario_api_wins["rows"]["g_unknown"])
+    assert (conflict["kind"], conflict["resolution"], conflict["lost_side"]) == (
+        "unknown_origin",
+        "api_wins",
+        "backend",
+    )
+    assert (conflict["lost_document"], conflict["backend_checksum"]) == (data, checksum)
+    # met by runs 1, 2 and 3 (not by the other user's run): one row, seen three times
+    assert conflict["times_seen"] == 3
+
+
+def test_api_wins_keeps_both_changed_and_deleted_in_backend_rows(scenario_api_wins):
+    for goal_id, kind in [("g_both", "both_changed"), ("g_deleted_api", "deleted_in_backend")]:
+        before = g(scenario_api_wins["before2"], goal_id)
+        assert before["data"] == f'{{"id":"{goal_id}","by":"app"}}' and before["deleted_at"] is None
+        assert g(scenario_api_wins["after2"], goal_id) == before
+        assert g(scenario_api_wins["after3"], goal_id) == before
+        edited = {
+            **scenario_api_wins["rows"][goal_id],
+            "title": f"backend edit of {goal_id}",
+            "updated_at": T1,
+        }
+        [conflict] = [
+            c for c in scenario_api_wins["after3"]["conflicts"] if c["entity_id"] == goal_id
+        ]
+        assert (conflict["kind"], conflict["resolution"]) == (kind, "api_wins")
+        assert conflict["lost_document"] == document(edited)[0]
+        # the ledger still holds what the migration wrote in run 1
+        assert (
+            scenario_api_wins["after3"]["ledger"][("goal", goal_id)]["checksum"]
+            == document(scenario_api_wins["rows"][goal_id])[1]
+        )
+    assert scenario_api_wins["after3"]["sync_data"] == scenario_api_wins["after2"]["sync_data"]
+    assert scenario_api_wins["target"].seq_problems() == []
+
+
+def small_production(target):
+    """Two users' goals, migrated once, then a device push and an app edit."""
+    target.execute(
+        "insert into {t}users (id, email) values (?, 'prod@example.com'), (?, 'o@example.com')",
+        (USER, OTHER_USER),
+    )
+    for row in [
+        goal("g_1", "one"),
+        goal("g_2", "two"),
+        goal("g_3", "three", user_id=OTHER_USER),
+    ]:
+        insert_goal(target, row)
+    target.dbt(*BUILD)
+    target.api(api_insert, USER, "goal", "g_device", js_stringify({"id": "g_device"}))
+    target.api(api_insert, USER, "logbook_entry", "le_device", js_stringify({"id": "le_device"}))
+    target.api(api_update, USER, "goal", "g_2", js_stringify({"id": "g_2", "by": "app"}))
+
+
+@pytest.mark.parametrize("engine", ["sqlite", "postgres"])
+def test_rollback_removes_only_owned_rows_as_the_migration_left_them(engine, tmp_path, template_db):
+    target = Target(engine, tmp_path, template_db)
+    try:
+        small_production(target)
+        before = target.snapshot()
+        dry = target.dbt(
+            "run-operation", "rollback_sync_data", "--args", "{all: true, dry_run: true}"
+        )
+        assert target.snapshot() == before
+        assert (
+            "rollback goal in " in dry.stdout
+            and ": would delete 2 rows the migration owns, keeping 1 the API changed since"
+            in dry.stdout
+        )
+        out = target.dbt(
+            "run-operation", "rollback_sync_data", "--args", "{all: true, confirm: true}"
+        ).stdout
+        assert "deleting 2 rows the migration owns, keeping 1 the API changed since" in out
+        after = target.snapshot()
+        assert set(after["sync_data"]) == {
+            ("goal", "g_2"),
+            ("goal", "g_device"),
+            ("logbook_entry", "le_device"),
+        }
+        for key in after["sync_data"]:
+            assert after["sync_data"][key] == before["sync_data"][key]
+        assert after["ledger"] == {}
+        rolled = target.query(
+            "select entity_type, processed_count, deleted_count, kept_for_api_count"
+            " from {t}migration_runs where status = 'rolled_back' order by entity_type"
+        )
+        assert rolled == [
+            {
+                "entity_type": "goal",
+                "processed_count": 3,
+                "deleted_count": 2,
+                "kept_for_api_count": 1,
+            },
+            {
+                "entity_type": "logbook_entry",
+                "processed_count": 0,
+                "deleted_count": 0,
+                "kept_for_api_count": 0,
+            },
+            {
+                "entity_type": "practice_session",
+                "processed_count": 0,
+                "deleted_count": 0,
+                "kept_for_api_count": 0,
+            },
+        ]
+        # the next run inserts the removed rows again; the edited one, no longer
+        # owned, is a conflict of unknown origin, settled and recorded
+        target.dbt(*BUILD)
+        again = target.snapshot()
+        assert again["sync_data"][("goal", "g_1")]["version"] == 1
+        assert again["sync_data"][("goal", "g_2")]["version"] == 3
+        assert [c["kind"] for c in again["conflicts"]] == ["unknown_origin"]
+        assert again["conflicts"][0]["lost_document"] == '{"id":"g_2","by":"app"}'
+        assert target.seq_problems() == []
+    finally:
+        target.close()
+
+
+@pytest.mark.parametrize("engine", ["sqlite", "postgres"])
+def test_rollback_of_one_user_or_type_leaves_the_rest_owned(engine, tmp_path, template_db):
+    target = Target(engine, tmp_path, template_db)
+    try:
+        small_production(target)
+        before = target.snapshot()
+        target.dbt("run-operation", "rollback_sync_data", "--args", f"{{user_id: {OTHER_USER}}}")
+        after = target.snapshot()
+        assert set(before["sync_data"]) - set(after["sync_data"]) == {("goal", "g_3")}
+        assert set(after["ledger"]) == {("goal", "g_1"), ("goal", "g_2")}
+        target.dbt("run-operation", "rollback_sync_data", "--args", "{entity_type: logbook_entry}")
+        assert target.snapshot()["sync_data"] == after["sync_data"]
+    finally:
+        target.close()
+
+
+@pytest.mark.parametrize("engine", ["sqlite", "postgres"])
+def test_a_concurrent_api_writer_never_collides_with_the_run(engine, tmp_path, template_db):
+    target = Target(engine, tmp_path, template_db)
+    try:
+        target.execute("insert into {t}users (id, email) values (?, 'prod@example.com')", (USER,))
+        for n in range(300):
+            insert_goal(target, goal(f"g_{n:03}", f"goal {n}"))
+        taken, errors = [], []
+        stop = threading.Event()
+
+        def api_writer():
+            if engine == "sqlite":
+                conn = sqlite3.connect(target.path, timeout=30)
+                schema = None
+            else:
+                import psycopg2
+                from pg import server_settings
+
+                conn = psycopg2.connect(**server_settings())
+                conn.autocommit = True
+                schema = target.schema
+            n = 0
+            while not stop.is_set():
+                try:
+                    kwargs = {"schema": schema} if schema else {}
+                    taken.append(
+                        api_insert(conn, engine, USER, "logbook_entry", f"le_{n}", "{}", **kwargs)
+                    )
+                except Exception as error:  # noqa: BLE001 - a clean failure is allowed, and counted
+                    errors.append(str(error))
+                n += 1
+                time.sleep(0.01)
+            conn.close()
+
+        writer = threading.Thread(target=api_writer)
+        writer.start()
+        try:
+            time.sleep(0.3)
+            target.dbt(*BUILD)
+            time.sleep(0.3)
+        finally:
+            stop.set()
+            writer.join()
+        after = target.snapshot()
+        assert taken and len(taken) == len(set(taken))
+        # only a lock wait that ran out may fail a write, never a duplicate number
+        assert all("locked" in e or "lock" in e for e in errors), errors
+        assert target.seq_problems() == []
+        migrated = sorted(r["seq"] for k, r in after["sync_data"].items() if k[0] == "goal")
+        # the run's 300 numbers are one block: no API write got in between
+        assert migrated == list(range(migrated[0], migrated[0] + 300))
+        assert not set(migrated) & set(taken)
+    finally:
+        target.close()
+
+
+@pytest.mark.parametrize("engine", ["sqlite", "postgres"])
+def test_sync_sequence_is_created_at_the_largest_seq_when_missing(engine, tmp_path, template_db):
+    target = Target(engine, tmp_path, template_db)
+    try:
+        target.execute("drop table {t}sync_sequence")
+        target.execute("insert into {t}users (id, email) values (?, 'prod@example.com')", (USER,))
+        insert_goal(target, goal("g_1", "one"))
+        target.execute(
+            "insert into {t}sync_data (id, user_id, entity_type, entity_id, data, checksum, seq)"
+            " values ('sync_api_1', ?, 'goal', 'g_api', '{}', ?, 41)",
+            (USER, sha("{}")),
+        )
+        target.dbt(*BUILD)
+        after = target.snapshot()
+        assert after["sync_data"][("goal", "g_1")]["seq"] == 42
+        assert after["sequence"] == 42
+        assert target.seq_problems() == []
+    finally:
+        target.close()
+
+
+def script_document(entity_type, row, contract_data):
+    """What the old script wrote: the contract's document, except that a
+    practice session's startedAt/completedAt are the stored values and an
+    accuracyPercentage of 0 is null (the contract's "What the script really
+    wrote")."""
+    if entity_type != "practice_session":
+        return contract_data
+    document = json.loads(contract_data)
+    document["startedAt"] = row["started_at"]
+    document["completedAt"] = row["completed_at"] or None
+    if document["accuracyPercentage"] == 0:
+        document["accuracyPercentage"] = None
+    return js_stringify(document)
+
+
+def history_as_text(target):
+    """The script's two README queries, every value as text."""
+    out = {}
+    for name, sql in SCRIPT_README_QUERIES.items():
+        if target.engine == "postgres":
+            target.execute(f"set search_path to {target.schema}")
+        out[name] = [
+            {k: (None if v is None else str(v)) for k, v in row.items()}
+            for row in target.query(sql)
+        ]
+    return out
+
+
+@pytest.mark.parametrize("engine", ["sqlite", "postgres"])
+def test_cutover_from_the_script_adopts_its_rows_and_keeps_its_history(
+    engine, tmp_path, template_db
+):
+    import test_migration as contract
+    from conftest import insert_rows, oracle_for_database
+    from pg import mirror_backend
+
+    source = tmp_path / "source.db"
+    shutil.copy(template_db, source)
+    for table, rows in [
+        ("users", contract.USERS),
+        ("logbook_entries", contract.LOGBOOK),
+        ("goals", contract.GOALS),
+        ("practice_sessions", contract.SESSIONS),
+    ]:
+        insert_rows(source, table, rows)
+    verdicts = oracle_for_database(source)
+    target = Target(engine, tmp_path, source if engine == "sqlite" else template_db)
+    try:
+        skipped = mirror_backend(source, target.pg) if engine == "postgres" else set()
+        with sqlite3.connect(source) as conn:
+            conn.row_factory = sqlite3.Row
+            stored = {
+                (entity_type, row["id"]): dict(row)
+                for entity_type, table in [
+                    ("logbook_entry", "logbook_entries"),
+                    ("goal", "goals"),
+                    ("practice_session", "practice_sessions"),
+                ]
+                for row in conn.execute(f"select * from {table}")
+            }
+        migratable = sorted(
+            key
+            for key, verdict in verdicts.items()
+            if "data" in verdict and not any(key[1] == k for _, k in skipped)
+        )
+        # the script's pagination stopped early: every fourth row is missing
+        written, missing = migratable[1::4], set()
+        script = {}
+        for i, key in enumerate(migratable):
+            if i % 4 == 1:
+                missing.add(key)
+                continue
+            row = stored[key]
+            data = script_document(key[0], row, verdicts[key]["data"])
+            script[key] = data
+            target.execute(
+                "insert into {t}sync_data (id, user_id, entity_type, entity_id, data, checksum,"
+                " version, created_at, updated_at, seq) values (?, ?, ?, ?, ?, ?, 1,"
+                " '2023-11-14 22:13:20', '2023-11-14 22:13:20', ?)",
+                (f"sync_script_{i}", row["user_id"], key[0], key[1], data, sha(data), i + 1),
+            )
+        target.execute("update {t}sync_sequence set current_value = ?", (len(migratable),))
+        assert written
+        differs = {key for key, data in script.items() if data != verdicts[key]["data"]}
+        assert differs and all(key[0] == "practice_session" for key in differs)
+        history_before = history_as_text(target)
+        before = target.snapshot()
+
+        if engine == "sqlite":
+            proc = subprocess.run(
+                ["make", "migrate", "TARGET=prod", f"SYNC_DB_PATH={target.path}"],
+                cwd=PROJECT_DIR,
+                capture_output=True,
+                text=True,
+                timeout=600,
+            )
+            assert proc.returncode == 0, proc.stdout + proc.stderr
+        else:
+            target.dbt(*BUILD)
+        after = target.snapshot()
+
+        for key in migratable:
+            row = after["sync_data"][key]
+            assert (row["data"], row["checksum"]) == (
+                verdicts[key]["data"],
+                verdicts[key]["checksum"],
+            )
+            if key in missing:
+                assert row["version"] == 1 and row["seq"] > len(migratable)
+            elif key in differs:
+                assert row["version"] == 2 and row["seq"] > len(migratable)
+            else:
+                assert row == before["sync_data"][key]
+        counts = {r["entity_type"]: r for r in after["runs"]}
+        assert sum(r["adopted_count"] for r in counts.values()) == len(script) - len(differs)
+        assert sum(r["inserted_count"] for r in counts.values()) == len(missing)
+        assert sum(r["updated_count"] for r in counts.values()) == len(differs)
+        assert sum(r["conflict_count"] for r in counts.values()) == len(differs)
+        assert {c["kind"] for c in after["conflicts"]} == {"unknown_origin"}
+        # the script's README queries read its history as it was, and this run too
+        history_after = history_as_text(target)
+        script_ids = {h[0] for h in SCRIPT_HISTORY}
+        assert [r for r in history_after["history"] if r["id"] in script_ids] == history_before[
+            "history"
+        ]
+        assert len(history_after["history"]) == len(history_before["history"]) + 3
+        totals_before = {r["entity_type"]: r for r in history_before["totals"]}
+        for total in history_after["totals"]:
+            ours = counts[total["entity_type"]]
+            earlier = totals_before.get(total["entity_type"], {"total_processed": "0"})
+            assert (
+                int(total["total_processed"])
+                == int(earlier["total_processed"]) + ours["processed_count"]
+            )
+        old = target.query(
+            "select id, run_id, status, target_name from {t}migration_runs"
+            " where target_name = 'old script' order by id"
+        )
+        assert [(r["id"], r["status"]) for r in old] == sorted(
+            (h[0], "success" if h[6] else "failed") for h in SCRIPT_HISTORY
+        )
+        assert all(r["run_id"] == r["id"] for r in old)
+        # and a second run writes nothing
+        target.dbt(*BUILD)
+        assert target.snapshot()["sync_data"] == after["sync_data"]
+        assert target.seq_problems() == []
+    finally:
+        target.close()

@@ -15,12 +15,12 @@
         select
             scope.entity_type,
             {%- for action in actions %}
-            count(case when incoming.sync_action = {{ sql_string(action) }} then 1 end) as {{ action }},
+            count(case when incoming.sync_action = {{ sql_string(action) }} then 1 end) as planned_{{ action }},
             {%- endfor %}
             {%- for kind in kinds %}
-            count(case when incoming.conflict_kind = {{ sql_string(kind) }} then 1 end) as {{ kind }},
+            count(case when incoming.conflict_kind = {{ sql_string(kind) }} then 1 end) as planned_{{ kind }},
             {%- endfor %}
-            count(case when incoming.adopted = 1 then 1 end) as adopted,
+            count(case when incoming.adopted = 1 then 1 end) as planned_adopted,
             min(incoming.new_seq) as first_seq,
             max(incoming.new_seq) as last_seq
         from ({{ entity_types_in_scope_sql() }}) as scope
@@ -39,16 +39,16 @@
     {%- do plan.to_csv(csv_path) -%}
     {{ log("DRY RUN on target " ~ target.name ~ ": nothing is written.", info=True) }}
     {%- for row in counts -%}
-        {{ log("dry run " ~ row['entity_type'] ~ ": would insert=" ~ row['insert']
-            ~ " update=" ~ row['update'] ~ " tombstone=" ~ row['tombstone']
-            ~ " revive=" ~ row['revive'] ~ " leave unchanged=" ~ row['unchanged']
-            ~ " keep for the API=" ~ row['kept_for_api'] ~ " adopt=" ~ row['adopted']
-            ~ " reject=" ~ row['rejected']
-            ~ " conflicts=" ~ (row['unknown_origin'] + row['both_changed'] + row['deleted_in_backend'])
+        {{ log("dry run " ~ row['entity_type'] ~ ": would insert=" ~ row['planned_insert']
+            ~ " update=" ~ row['planned_update'] ~ " tombstone=" ~ row['planned_tombstone']
+            ~ " revive=" ~ row['planned_revive'] ~ " leave unchanged=" ~ row['planned_unchanged']
+            ~ " keep for the API=" ~ row['planned_kept_for_api'] ~ " adopt=" ~ row['planned_adopted']
+            ~ " reject=" ~ row['planned_rejected']
+            ~ " conflicts=" ~ (row['planned_unknown_origin'] + row['planned_both_changed'] + row['planned_deleted_in_backend'])
             ~ (" (seq " ~ row['first_seq'] ~ ".." ~ row['last_seq'] ~ ")"
                 if features.seq and row['first_seq'] is not none else ""), info=True) }}
-        {%- for kind in kinds if row[kind] -%}
-            {{ log("  conflict " ~ kind ~ ": " ~ row[kind] ~ ", settled by on_conflict="
+        {%- for kind in kinds if row['planned_' ~ kind] -%}
+            {{ log("  conflict " ~ kind ~ ": " ~ row['planned_' ~ kind] ~ ", settled by on_conflict="
                 ~ on_conflict_policy(), info=True) }}
         {%- endfor -%}
         {%- for action in ['insert', 'update', 'tombstone', 'revive', 'kept_for_api', 'rejected'] -%}
