@@ -141,7 +141,7 @@ verify: setup check-db ## the verification queries, every check with its verdict
 	  -cmd "attach 'file:$(WORK_DB_PATH)?mode=ro' as work" \
 	  "$(DB_PATH)" < target/compiled/sync_data_migration/analyses/verify_migration.sql) \
 	  && echo "$$report" \
-	  && if echo "$$report" | grep -Eq '^0 verdict +[0-9] [a-z_ ]+ +FAIL '; then \
+	  && if echo "$$report" | grep -Eq '^0 verdict +[0-9]+ [A-Za-z_ ]+ +FAIL '; then \
 	    echo "make verify: a check failed (FAIL above)." >&2; exit 1; fi
 
 clean-dev: ## remove the dev database to start again

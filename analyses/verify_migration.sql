@@ -7,7 +7,15 @@
     4. a sample of migrated rows, timestamp and type read back from the JSON;
     5. duplicate (user_id, entity_type, entity_id) keys: must be none;
     6. rejected rows by reason;
-    7. rows whose stored checksum is not sha256(data): must be none.
+    7. rows the migration owns whose stored checksum is not sha256(data):
+       must be none (the API's own rows are the API's to judge);
+    8. the API's own rows of the three entity types (no backend row, no
+       ownership ledger entry), per entity type;
+    9. rows the migration owns that the API changed since (kept for it);
+    10. tombstones: owned rows deleted because their backend row is;
+    11. open conflicts: conflicts settled api_wins whose row still holds
+        the API's document (the backend's lost document is in
+        migration_conflicts).
     First come the verdicts, one row per check (check_name `0 verdict`, the
     check in entity_type, the verdict in detail: pass, FAIL, warn or info,
     and its count in value), so a check that passes still prints a line.
@@ -16,6 +24,11 @@
 #}
 
 {%- set source_tables = ['users'] + migration_entity_tables().values() | list %}
+{%- set ledger = migration_ledger_relation() %}
+{%- set conflicts = api.Relation.create(
+    database=target.database, schema=target.schema, identifier='migration_conflicts') %}
+{%- set has_ledger = execute and load_relation(ledger) is not none %}
+{%- set has_conflicts = execute and load_relation(conflicts) is not none %}
 
 with
 
@@ -30,6 +43,33 @@ users as (
 
 documents as (
     select * from {{ ref('int_sync_documents_unioned') }}
+),
+
+owned as (
+    {%- if has_ledger %}
+    select * from {{ ledger }}
+    {%- else %}
+    select
+        cast(null as text) as user_id,
+        cast(null as text) as entity_type,
+        cast(null as text) as entity_id,
+        cast(null as text) as checksum,
+        cast(null as integer) as backend_deleted
+    where 1 = 0
+    {%- endif %}
+),
+
+sync_data_owned as (
+    select
+        sync_data.*,
+        owned.checksum as owned_checksum,
+        owned.backend_deleted as owned_deleted
+    from sync_data
+    inner join owned
+        on
+            sync_data.user_id = owned.user_id
+            and sync_data.entity_type = owned.entity_type
+            and sync_data.entity_id = owned.entity_id
 ),
 
 per_entity_type as (
@@ -148,8 +188,91 @@ checksum_mismatches as (
         entity_id,
         checksum as detail,
         1 as value
-    from sync_data
+    from sync_data_owned
     where checksum is distinct from {{ sha256_hex('data') }}
+),
+
+api_rows as (
+    select
+        '8 api rows' as check_name,
+        sync_data.entity_type,
+        null as user_id,
+        null as entity_id,
+        'no backend row, not in the ownership ledger' as detail,
+        count(*) as value
+    from sync_data
+    left join documents
+        on
+            sync_data.user_id = documents.user_id
+            and sync_data.entity_type = documents.entity_type
+            and sync_data.entity_id = documents.entity_id
+    left join owned
+        on
+            sync_data.user_id = owned.user_id
+            and sync_data.entity_type = owned.entity_type
+            and sync_data.entity_id = owned.entity_id
+    where documents.entity_id is null and owned.entity_id is null
+    group by sync_data.entity_type
+),
+
+kept_for_api as (
+    select
+        '9 kept for the API' as check_name,
+        entity_type,
+        user_id,
+        entity_id,
+        case
+            when deleted_at is not null and owned_deleted = 0 then 'deleted in the app'
+            else 'changed in the app'
+        end as detail,
+        version as value
+    from sync_data_owned
+    where
+        checksum != owned_checksum
+        or case when deleted_at is null then 0 else 1 end != owned_deleted
+),
+
+tombstones as (
+    select
+        '10 tombstone' as check_name,
+        entity_type,
+        null as user_id,
+        null as entity_id,
+        'deleted in the backend' as detail,
+        count(*) as value
+    from sync_data_owned
+    where deleted_at is not null and owned_deleted = 1
+    group by entity_type
+),
+
+open_conflicts as (
+    {%- if has_conflicts %}
+    select
+        '11 open conflict' as check_name,
+        conflicts.entity_type,
+        conflicts.user_id,
+        conflicts.entity_id,
+        conflicts.kind as detail,
+        conflicts.times_seen as value
+    from {{ conflicts }} as conflicts
+    inner join sync_data
+        on
+            conflicts.user_id = sync_data.user_id
+            and conflicts.entity_type = sync_data.entity_type
+            and conflicts.entity_id = sync_data.entity_id
+    where
+        conflicts.resolution = 'api_wins'
+        and sync_data.checksum = conflicts.api_checksum
+    {%- else %}
+    select
+        '11 open conflict' as check_name,
+        null as entity_type,
+        null as user_id,
+        null as entity_id,
+        null as detail,
+        0 as value
+    where 1 = 0
+    {%- endif %}
 ),
 
 verdicts as (
@@ -215,6 +338,42 @@ verdicts as (
         case when count(*) = 0 then 'pass' else 'FAIL' end as detail,
         count(*) as value
     from checksum_mismatches
+    union all
+    select
+        '0 verdict' as check_name,
+        '8 api rows' as entity_type,
+        null as user_id,
+        null as entity_id,
+        'info' as detail,
+        coalesce(sum(value), 0) as value
+    from api_rows
+    union all
+    select
+        '0 verdict' as check_name,
+        '9 kept for the API' as entity_type,
+        null as user_id,
+        null as entity_id,
+        'info' as detail,
+        count(*) as value
+    from kept_for_api
+    union all
+    select
+        '0 verdict' as check_name,
+        '10 tombstone' as entity_type,
+        null as user_id,
+        null as entity_id,
+        'info' as detail,
+        coalesce(sum(value), 0) as value
+    from tombstones
+    union all
+    select
+        '0 verdict' as check_name,
+        '11 open conflict' as entity_type,
+        null as user_id,
+        null as entity_id,
+        case when count(*) = 0 then 'pass' else 'warn' end as detail,
+        count(*) as value
+    from open_conflicts
 ),
 
 final as (
@@ -233,7 +392,23 @@ final as (
     select * from rejects_by_reason
     union all
     select * from checksum_mismatches
+    union all
+    select * from api_rows
+    union all
+    select * from kept_for_api
+    union all
+    select * from tombstones
+    union all
+    select * from open_conflicts
 )
 
 select * from final
-order by check_name, entity_type, user_id, entity_id
+{#- by the checks' numbers: 10 after 9 #}
+order by
+    cast(substr(check_name, 1, 2) as integer),
+    case
+        when check_name = '0 verdict' then cast(substr(entity_type, 1, 2) as integer)
+    end,
+    entity_type,
+    user_id,
+    entity_id

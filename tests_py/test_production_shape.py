@@ -972,3 +972,47 @@ def test_cutover_from_the_script_adopts_its_rows_and_keeps_its_history(
         assert target.seq_problems() == []
     finally:
         target.close()
+
+
+def verdicts(target):
+    """{check: (verdict, count)} of verify_migration: make verify on SQLite,
+    dbt show on PostgreSQL (make verify reads SQLite files only)."""
+    if target.engine == "sqlite":
+        proc = subprocess.run(
+            ["make", "verify", "TARGET=prod", f"SYNC_DB_PATH={target.path}"],
+            cwd=PROJECT_DIR,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        found = {}
+        for line in proc.stdout.splitlines():
+            if line.startswith("0 verdict"):
+                *check, verdict, count = line[len("0 verdict") :].split()
+                found[" ".join(check)] = (verdict, int(count))
+        return found
+    out = target.dbt(
+        "show", "--select", "verify_migration", "--limit", "1000", "--output", "json", "--quiet"
+    ).stdout
+    rows = json.loads(out[out.index("{") :])["show"]
+    return {
+        r["entity_type"]: (r["detail"], int(r["value"]))
+        for r in rows
+        if r["check_name"] == "0 verdict"
+    }
+
+
+def test_verification_judges_owned_rows_and_counts_the_apis(scenario):
+    found = verdicts(scenario["target"])
+    assert found["7 checksum mismatch"] == ("pass", 0)
+    assert found["8 api rows"] == ("info", 1)
+    assert found["9 kept for the API"] == ("info", 2)
+    assert found["10 tombstone"] == ("info", 4)
+    assert found["11 open conflict"] == ("pass", 0)
+
+
+def test_verification_counts_open_conflicts_under_api_wins(scenario_api_wins):
+    found = verdicts(scenario_api_wins["target"])
+    assert found["11 open conflict"] == ("warn", 3)
+    assert found["7 checksum mismatch"] == ("pass", 0)
