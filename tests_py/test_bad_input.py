@@ -539,47 +539,57 @@ create table migration_runs (
 )"""
 
 
-def test_old_scripts_migration_runs_table_is_named_and_nothing_changes(db):
+def test_old_scripts_migration_runs_is_upgraded_in_place_and_keeps_its_history(db):
     insert_rows(db, "users", [USER])
     insert_rows(db, "goals", [dict(GOAL, id="g1")])
     with sqlite3.connect(db) as conn:
         conn.execute("drop table if exists migration_runs")
         conn.execute(OLD_MIGRATION_RUNS)
         conn.execute(
-            "insert into migration_runs (id, entity_type, processed_count) values ('r1', 'goal', 5)"
+            "insert into migration_runs (id, entity_type, processed_count, started_at,"
+            " completed_at) values ('r1', 'goal', 5, '2024-01-01 10:00:00', '2024-01-01 10:00:05')"
         )
     before = file_digest(db)
-    expected = (
-        f"The prod database {db} has run history tables this project cannot write into: "
-        "migration_runs lacks column(s) run_id, target_name, user_id_filter, "
-        "entity_types_filter, status, inserted_count, updated_count, skipped_count, "
-        "deleted_count, error_message (the old migration script's migration_runs has this "
-        "shape). Nothing was changed. Keep the old rows under another name "
-        "(alter table main.migration_runs rename to migration_runs_old) and run again: "
-        "the project then creates its own migration_runs."
-    )
-    for args in (
-        ["run", "--target", "prod"],
-        ["build", "--target", "prod"],
-        [
-            "run-operation",
-            "rollback_sync_data",
-            "--target",
-            "prod",
-            "--args",
-            "{all: true, confirm: true}",
-        ],
-    ):
-        proc = run_dbt(db, *args, expect_ok=False)
-        assert proc.returncode == 1 or proc.returncode == 2
-        assert "keyboard interrupt" not in proc.stdout
-        assert expected in proc.stdout, proc.stdout
-        assert file_digest(db) == before
-    # a dry run, or a run that does not merge, writes no history: they still work
+    # a dry run, or a run that does not merge, changes nothing
     run_dbt(db, "run", "--target", "prod", "--vars", "{dry_run: true}")
     assert file_digest(db) == before
     run_dbt(db, "run", "--target", "prod", "--select", "intermediate")
     assert file_digest(db) == before
+    # a rollback upgrades it as a run does (it writes its record there)
+    proc = run_dbt(
+        db,
+        "run-operation",
+        "rollback_sync_data",
+        "--target",
+        "prod",
+        "--args",
+        "{all: true, confirm: true}",
+    )
+    assert "keyboard interrupt" not in proc.stdout
+    proc = run_dbt(db, "run", "--target", "prod")
+    assert "migration goal: success processed=1 inserted=1" in proc.stdout
+    with sqlite3.connect(db) as conn:
+        conn.row_factory = sqlite3.Row
+        rows = [
+            dict(r)
+            for r in conn.execute(
+                "select id, entity_type, processed_count, completed_at, run_id, status,"
+                " target_name from migration_runs order by rowid"
+            )
+        ]
+    assert rows[0] == {
+        "id": "r1",
+        "entity_type": "goal",
+        "processed_count": 5,
+        "completed_at": "2024-01-01 10:00:05",
+        "run_id": "r1",
+        "status": "success",
+        "target_name": "old script",
+    }
+    assert [(r["entity_type"], r["status"]) for r in rows[1:] if r["entity_type"] == "goal"] == [
+        ("goal", "rolled_back"),
+        ("goal", "success"),
+    ]
 
 
 @pytest.mark.parametrize("corrupt", ["random_database", "text_database", "random_work_file"])

@@ -428,6 +428,9 @@ def test_backend_tables_are_never_written(db):
         "sqlite_autoindex_migration_runs_1",
         "migration_rejects",
         "sqlite_autoindex_migration_rejects_1",
+        "migration_ledger",
+        "sqlite_autoindex_migration_ledger_1",
+        "migration_conflicts",
     }
     assert set(schema_before) <= set(after)
 

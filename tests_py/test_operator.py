@@ -264,7 +264,7 @@ def test_unknown_var_is_an_error_that_lists_the_known_ones(production_like):
         proc = run_dbt(production_like, "build", "--vars", bad, expect_ok=False)
         assert "Unknown var(s) in --vars" in proc.stdout
         assert (
-            "busy_timeout_ms, dry_run, dry_run_csv, entity_types, reject_threshold,"
+            "busy_timeout_ms, dry_run, dry_run_csv, entity_types, on_conflict, reject_threshold,"
             " scratch_database, user_id" in proc.stdout
         )
         assert file_digest(production_like) == before
@@ -333,7 +333,7 @@ def test_verify_prints_every_check_with_its_verdict(production_like):
     run_dbt(production_like, "run", "--target", "prod")
     out = make("verify", "TARGET=prod", db=production_like).stdout
     verdicts = dict(
-        re.findall(r"^0 verdict\s+(\d [a-z_ ]+?)\s{2,}(pass|FAIL|warn|info)\b", out, re.M)
+        re.findall(r"^0 verdict\s+(\d+ [A-Za-z_ ]+?)\s{2,}(pass|FAIL|warn|info)\b", out, re.M)
     )
     assert verdicts == {
         "1 sync_data by entity type": "info",
@@ -343,7 +343,13 @@ def test_verify_prints_every_check_with_its_verdict(production_like):
         "5 duplicate key": "pass",
         "6 rejected by reason": "pass",
         "7 checksum mismatch": "pass",
+        "8 api rows": "info",
+        "9 kept for the API": "info",
+        "10 tombstone": "info",
+        "11 open conflict": "pass",
     }
+    # the device's goal and logbook entry, by type
+    assert re.search(r"^0 verdict\s+8 api rows\s+info\s+2\b", out, re.M)
 
 
 def test_verify_fails_when_a_check_fails(production_like):
@@ -384,7 +390,10 @@ def test_make_rollback(production_like):
     run_dbt(production_like, "run", "--target", "prod")
     before = add_api_rows_snapshot(production_like)
     proc = make("rollback", "TARGET=prod", "ENTITY=goal", "DRY_RUN=1", db=production_like)
-    assert f"rollback goal in {production_like}: would delete 4 rows" in proc.stdout
+    # 3 migrated goals; the device's goal is the API's, never a rollback's
+    assert f"rollback goal in {production_like}: would delete 3 rows the migration owns" in (
+        proc.stdout
+    )
     assert migrated_keys(production_like) == set(ALL_KEYS)
     make("rollback", "TARGET=prod", "ALL=1", db=production_like, expect=2)
     assert migrated_keys(production_like) == set(ALL_KEYS)
@@ -394,12 +403,12 @@ def test_make_rollback(production_like):
     assert migrated_keys(production_like) == set(ALL_KEYS) - {("goal", "g_b"), ("goal", "g_c")}
     make("rollback", "TARGET=prod", "ALL=1", "CONFIRM=1", db=production_like)
     assert migrated_keys(production_like) == set()
-    # the API's own rows of other types survive; its goal and logbook rows are
-    # the ownership ledger's business (issue 15)
+    # every row the API wrote survives, of the migration's types too
     with sqlite3.connect(production_like) as conn:
-        assert conn.execute("select * from sync_data where id = 'sync_api_setting'").fetchall() == [
-            row for row in before if row[0] == "sync_api_setting"
-        ]
+        api_ids = tuple(row[0] for row in API_ROWS)
+        assert conn.execute(
+            f"select * from sync_data where id in {api_ids} order by id"
+        ).fetchall() == [row for row in before if row[0] in api_ids]
     make("rollback", "TARGET=prod", db=production_like, expect=2)
 
 

@@ -305,7 +305,7 @@ def test_locked_sync_data_waits_then_fails_clearly_on_postgres(db, pg):
     ]
 
 
-def test_old_migration_runs_and_failures_are_named_on_postgres(db, pg):
+def test_old_migration_runs_is_upgraded_and_failures_are_named_on_postgres(db, pg):
     load_contract_fixture(db)
     mirror_backend(db, pg)
     pg.execute(
@@ -313,17 +313,30 @@ def test_old_migration_runs_and_failures_are_named_on_postgres(db, pg):
         " last_processed_id text, processed_count integer, error_count integer,"
         " started_at timestamp default current_timestamp, completed_at timestamp)"
     )
-    out = pg.dbt("run", expect_ok=False).stdout
+    pg.execute(
+        f"insert into {pg.schema}.migration_runs (id, entity_type, processed_count, started_at)"
+        " values ('r1', 'goal', 5, '2024-01-01 10:00:00')"
+    )
+    out = pg.dbt("run").stdout
     assert "keyboard interrupt" not in out
-    assert (
-        f"The postgres schema {pg.schema} of database {server_settings()['dbname']} has run "
-        "history tables this project cannot write into: migration_runs lacks column(s) run_id,"
-    ) in out
-    assert f"(alter table {pg.schema}.migration_runs rename to migration_runs_old)" in out
-    assert pg.sync_data() == {}
-    # renamed as the message says, the project's own table is created; a
-    # failed merge is recorded as one plain line
-    pg.execute(f"alter table {pg.schema}.migration_runs rename to migration_runs_old")
+    assert f"Upgraded migration_runs in place in the postgres schema {pg.schema}" in out
+    old = pg.query(
+        f"select id, processed_count, started_at, run_id, status, target_name"
+        f" from {pg.schema}.migration_runs where id = 'r1'"
+    )
+    # the script's timestamps are text of the same form now; a run that never
+    # completed is a failed one
+    assert old == [
+        {
+            "id": "r1",
+            "processed_count": 5,
+            "started_at": "2024-01-01 10:00:00",
+            "run_id": "r1",
+            "status": "failed",
+            "target_name": "old script",
+        }
+    ]
+    # a failed merge is recorded as one plain line
     pg.execute(
         f"create function {pg.schema}.fail_insert() returns trigger language plpgsql as"
         " $$ begin raise exception 'injected failure'; end $$"
@@ -332,9 +345,19 @@ def test_old_migration_runs_and_failures_are_named_on_postgres(db, pg):
         f"create trigger fail_insert before insert on {pg.schema}.sync_data"
         f" for each row execute function {pg.schema}.fail_insert()"
     )
+    pg.execute(f"update {pg.schema}.goals set title = 'changed' where id = 'g_a'")
+    pg.execute(f"insert into {pg.schema}.users (id, email) values ('u_9', 'nine@example.com')")
+    pg.execute(
+        f"insert into {pg.schema}.goals (id, user_id, title, created_at, updated_at)"
+        " values ('g_new', 'u_9', 'new', 1717200000000, 1717200000000)"
+    )
+    before = pg.sync_data()
     pg.dbt("run", expect_ok=False)
-    assert pg.sync_data() == {}
-    failed = pg.query(f"select status, error_message from {pg.schema}.migration_runs")
+    assert pg.sync_data() == before
+    failed = pg.query(
+        f"select status, error_message from {pg.schema}.migration_runs where status = 'failed'"
+        " and id != 'r1'"
+    )
     assert len(failed) == 3
     assert {(r["status"], r["error_message"]) for r in failed} == {
         ("failed", "model sync_data: Database Error: injected failure")

@@ -570,8 +570,8 @@ def test_migration_runs_counts_every_outcome(scenario):
         run2["error_count"],
     ) == (1, 2, 3, 1, 2, 2, 1)
     assert (
-        "migration goal: success processed=14 inserted=1 updated=2 tombstoned=3 revived=1"
-        in scenario["outputs"][2]
+        "migration goal: success processed=14 inserted=1 updated=2 unchanged=4 rejected=1"
+        " tombstoned=3 revived=1 kept_for_api=2 conflicts=2 adopted=0" in scenario["outputs"][2]
     )
 
 
@@ -580,8 +580,8 @@ def test_the_dry_run_plans_every_outcome_and_writes_nothing(scenario):
     out = scenario["dry_output"]
     top = scenario["before2"]["sequence"]
     assert (
-        "dry run goal: would insert=1 update=2 tombstone=3 revive=1 leave unchanged=4"
-        f" keep for the API=2 adopt=0 reject=1 conflicts=2 (seq {top + 1}..{top + 7})"
+        "dry run goal: would insert=1 update=2 leave unchanged=4 reject=1 tombstone=3"
+        f" revive=1 keep for the API=2 adopt=0 conflicts=2 (seq {top + 1}..{top + 7})"
     ) in out
     assert "  conflict both_changed: 1, settled by on_conflict=backend_wins" in out
     assert "  conflict deleted_in_backend: 1, settled by on_conflict=backend_wins" in out

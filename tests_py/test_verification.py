@@ -1,6 +1,7 @@
 """Verification (issue 3): every dbt test can fail, unit-test goldens are
 JavaScript's, and the verify_migration analysis returns the right numbers."""
 
+import hashlib
 import json
 import os
 import re
@@ -46,9 +47,22 @@ def test_corrupted_checksum_fails_sha256_and_reconciliation(migrated):
     with sqlite3.connect(migrated) as conn:
         conn.execute("update sync_data set checksum = 'deadbeef' where entity_id = 'g_a'")
     proc = run_dbt(migrated, "test", "--select", "sync_data", expect_ok=False)
+    # the row is no longer what the migration left there: to reconciliation
+    # that is the API's edit (issue 15), but its checksum is still judged
+    assert failing_tests(proc) == {"is_sha256_of_sync_data_checksum__data"}
+
+
+def test_owned_row_behind_the_backend_fails_reconciliation(migrated):
+    # as if the merge had written, and recorded, a document the backend never had
+    stale = hashlib.sha256(b"{}").hexdigest()
+    with sqlite3.connect(migrated) as conn:
+        conn.execute(
+            "update sync_data set data = '{}', checksum = ? where entity_id = 'g_a'", (stale,)
+        )
+        conn.execute("update migration_ledger set checksum = ? where entity_id = 'g_a'", (stale,))
+    proc = run_dbt(migrated, "test", "--select", "sync_data", expect_ok=False)
     assert failing_tests(proc) == {
-        "is_sha256_of_sync_data_checksum__data",
-        "reconciles_with_source_sync_data_ref_int_sync_documents_unioned_",
+        "reconciles_with_source_sync_data_ref_int_sync_documents_unioned_"
     }
 
 

@@ -40,11 +40,10 @@
     {{ log("DRY RUN on target " ~ target.name ~ ": nothing is written.", info=True) }}
     {%- for row in counts -%}
         {{ log("dry run " ~ row['entity_type'] ~ ": would insert=" ~ row['planned_insert']
-            ~ " update=" ~ row['planned_update'] ~ " tombstone=" ~ row['planned_tombstone']
-            ~ " revive=" ~ row['planned_revive'] ~ " leave unchanged=" ~ row['planned_unchanged']
-            ~ " keep for the API=" ~ row['planned_kept_for_api'] ~ " adopt=" ~ row['planned_adopted']
-            ~ " reject=" ~ row['planned_rejected']
-            ~ " conflicts=" ~ (row['planned_unknown_origin'] + row['planned_both_changed'] + row['planned_deleted_in_backend'])
+            ~ " update=" ~ row['planned_update'] ~ " leave unchanged=" ~ row['planned_unchanged']
+            ~ " reject=" ~ row['planned_rejected'] ~ " tombstone=" ~ row['planned_tombstone']
+            ~ " revive=" ~ row['planned_revive'] ~ " keep for the API=" ~ row['planned_kept_for_api']
+            ~ " adopt=" ~ row['planned_adopted'] ~ " conflicts=" ~ (row['planned_unknown_origin'] + row['planned_both_changed'] + row['planned_deleted_in_backend'])
             ~ (" (seq " ~ row['first_seq'] ~ ".." ~ row['last_seq'] ~ ")"
                 if features.seq and row['first_seq'] is not none else ""), info=True) }}
         {%- for kind in kinds if row['planned_' ~ kind] -%}

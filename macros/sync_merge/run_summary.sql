@@ -29,13 +29,13 @@
             ~ " processed=" ~ row['processed_count']
             ~ " inserted=" ~ row['inserted_count']
             ~ " updated=" ~ row['updated_count']
+            ~ " unchanged=" ~ row['skipped_count']
+            ~ " rejected=" ~ row['error_count']
             ~ " tombstoned=" ~ row['tombstoned_count']
             ~ " revived=" ~ row['revived_count']
-            ~ " unchanged=" ~ row['skipped_count']
             ~ " kept_for_api=" ~ row['kept_for_api_count']
             ~ " conflicts=" ~ row['conflict_count']
             ~ " adopted=" ~ row['adopted_count']
-            ~ " rejected=" ~ row['error_count']
             ~ (" error=" ~ row['error_message'] if row['error_message'] else ""),
             info=True
         ) }}
@@ -130,8 +130,8 @@
     {%- for row in sample -%}
         {%- if row['position'] == 1 -%}
             {{ log("api rows " ~ row['entity_type'] ~ ": " ~ row['total']
-                ~ " sync_data row(s) that neither a backend row nor the ownership ledger "
-                ~ "explains (written by the API; left as they are, not an error)", info=True) }}
+                ~ " sync_data row(s) without a backend row or an entry in the ownership "
+                ~ "ledger (written by the API; left as they are, not an error)", info=True) }}
         {%- endif -%}
         {{ log("    " ~ row['entity_id'] ~ " (user " ~ row['user_id'] ~ ")", info=True) }}
         {%- if row['position'] == summary_sample_size() and row['total'] > row['position'] -%}
