@@ -49,13 +49,7 @@ owned as (
     {%- if has_ledger %}
     select * from {{ ledger }}
     {%- else %}
-    select
-        cast(null as text) as user_id,
-        cast(null as text) as entity_type,
-        cast(null as text) as entity_id,
-        cast(null as text) as checksum,
-        cast(null as integer) as backend_deleted
-    where 1 = 0
+    {{ empty_ledger_sql() }}
     {%- endif %}
 ),
 

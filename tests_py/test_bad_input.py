@@ -555,9 +555,8 @@ def test_old_scripts_migration_runs_is_upgraded_in_place_and_keeps_its_history(d
     assert file_digest(db) == before
     run_dbt(db, "run", "--target", "prod", "--select", "intermediate")
     assert file_digest(db) == before
-    # a rollback upgrades it as a run does (it writes its record there)
-    proc = run_dbt(
-        db,
+    # before any run the migration owns nothing: a rollback has nothing to do
+    rollback = (
         "run-operation",
         "rollback_sync_data",
         "--target",
@@ -565,9 +564,13 @@ def test_old_scripts_migration_runs_is_upgraded_in_place_and_keeps_its_history(d
         "--args",
         "{all: true, confirm: true}",
     )
-    assert "keyboard interrupt" not in proc.stdout
+    proc = run_dbt(db, *rollback)
+    assert "the migration owns no sync_data row there; nothing to remove." in proc.stdout
+    assert file_digest(db) == before
     proc = run_dbt(db, "run", "--target", "prod")
+    assert "Upgraded migration_runs in place in the prod database" in proc.stdout
     assert "migration goal: success processed=1 inserted=1" in proc.stdout
+    run_dbt(db, *rollback)
     with sqlite3.connect(db) as conn:
         conn.row_factory = sqlite3.Row
         rows = [
@@ -587,8 +590,8 @@ def test_old_scripts_migration_runs_is_upgraded_in_place_and_keeps_its_history(d
         "target_name": "old script",
     }
     assert [(r["entity_type"], r["status"]) for r in rows[1:] if r["entity_type"] == "goal"] == [
-        ("goal", "rolled_back"),
         ("goal", "success"),
+        ("goal", "rolled_back"),
     ]
 
 

@@ -18,7 +18,7 @@ import threading
 import time
 
 import pytest
-from conftest import PROJECT_DIR, oracle, run_dbt
+from conftest import BACKEND_COLUMNS, PROJECT_DIR, oracle, run_dbt
 from pg import PostgresSchema
 from production_shape import (
     SCRIPT_HISTORY,
@@ -37,20 +37,7 @@ OTHER_USER = "u_other"
 T0 = 1700000000000
 T1 = 1700000600000
 BUILD = ("build", "--exclude-resource-type", "unit_test")
-GOAL_COLUMNS = [
-    "id",
-    "user_id",
-    "title",
-    "description",
-    "target_date",
-    "progress",
-    "milestones",
-    "status",
-    "linked_entries",
-    "created_at",
-    "updated_at",
-    "completed_at",
-]
+GOAL_COLUMNS = BACKEND_COLUMNS["goals"]
 
 
 class Target:
@@ -815,6 +802,9 @@ def test_sync_sequence_is_created_at_the_largest_seq_when_missing(engine, tmp_pa
             " values ('sync_api_1', ?, 'goal', 'g_api', '{}', ?, 41)",
             (USER, sha("{}")),
         )
+        dry = target.dbt("run", "--vars", "{dry_run: true}").stdout
+        assert "dry run goal: would insert=1 update=0" in dry and "(seq 42..42)" in dry
+        assert not target._has_table("sync_sequence")
         target.dbt(*BUILD)
         after = target.snapshot()
         assert after["sync_data"][("goal", "g_1")]["seq"] == 42

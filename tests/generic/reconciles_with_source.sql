@@ -37,13 +37,7 @@ owned as (
     select * from {{ ledger }} as in_scope
     where {{ run_scope_where('in_scope') }}
     {%- else %}
-    select
-        cast(null as text) as user_id,
-        cast(null as text) as entity_type,
-        cast(null as text) as entity_id,
-        cast(null as text) as checksum,
-        cast(null as integer) as backend_deleted
-    where 1 = 0
+    {{ empty_ledger_sql() }}
     {%- endif %}
 ),
 
