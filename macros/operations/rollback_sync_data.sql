@@ -85,7 +85,7 @@
         insert into {{ target.schema }}.migration_runs (
             id, run_id, entity_type, target_name, user_id_filter,
             entity_types_filter, started_at, completed_at, status,
-            processed_count, deleted_count, kept_for_api_count
+            processed_count, deleted_count, kept_for_api_count, error_count
         )
         select
             run.run_id || ':rollback:' || scope.entity_type,
@@ -99,7 +99,8 @@
             'rolled_back',
             count(owned.entity_id),
             count(case when {{ as_left }} then 1 end),
-            count(case when sync_data.id is not null and not ({{ as_left }}) then 1 end)
+            count(case when sync_data.id is not null and not ({{ as_left }}) then 1 end),
+            0
         {{ counted }}
         cross join (select {{ migration_run_literals(scope) }}) as run
         group by

@@ -40,7 +40,8 @@
     {%- call statement('record_failed_migration') -%}
         insert into {{ target.schema }}.migration_runs (
             id, run_id, entity_type, target_name, user_id_filter,
-            entity_types_filter, started_at, completed_at, status, error_message
+            entity_types_filter, started_at, completed_at, status, processed_count,
+            error_count, error_message
         )
         select
             run.run_id || ':' || scope.entity_type,
@@ -52,6 +53,8 @@
             run.started_at,
             {{ now_text() }},
             'failed',
+            0,
+            0,
             {{ sql_string(message if message | length <= 500 else message[:497] ~ '...') }}
         from ({{ entity_types_in_scope_sql() }}) as scope
         cross join (select {{ migration_run_literals() }}) as run
