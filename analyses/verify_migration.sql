@@ -29,6 +29,13 @@
     database=target.database, schema=target.schema, identifier='migration_conflicts') %}
 {%- set has_ledger = execute and load_relation(ledger) is not none %}
 {%- set has_conflicts = execute and load_relation(conflicts) is not none %}
+{#- where a table is not there yet, a stand-in with no rows -#}
+{%- set owned_source = ledger if has_ledger
+    else '(' ~ empty_ledger_sql() ~ ')' %}
+{%- set conflicts_source = conflicts if has_conflicts else
+    "(select null as user_id, null as entity_type, null as entity_id,"
+    ~ " null as kind, null as resolution, null as api_checksum,"
+    ~ " 0 as times_seen where 1 = 0)" %}
 
 with
 
@@ -46,11 +53,7 @@ documents as (
 ),
 
 owned as (
-    {%- if has_ledger %}
-    select * from {{ ledger }}
-    {%- else %}
-    {{ empty_ledger_sql() }}
-    {%- endif %}
+    select * from {{ owned_source }} as ledger_rows
 ),
 
 sync_data_owned as (
@@ -216,7 +219,8 @@ kept_for_api as (
         user_id,
         entity_id,
         case
-            when deleted_at is not null and owned_deleted = 0 then 'deleted in the app'
+            when deleted_at is not null and owned_deleted = 0
+                then 'deleted in the app'
             else 'changed in the app'
         end as detail,
         version as value
@@ -240,7 +244,6 @@ tombstones as (
 ),
 
 open_conflicts as (
-    {%- if has_conflicts %}
     select
         '11 open conflict' as check_name,
         conflicts.entity_type,
@@ -248,7 +251,7 @@ open_conflicts as (
         conflicts.entity_id,
         conflicts.kind as detail,
         conflicts.times_seen as value
-    from {{ conflicts }} as conflicts
+    from {{ conflicts_source }} as conflicts
     inner join sync_data
         on
             conflicts.user_id = sync_data.user_id
@@ -257,16 +260,6 @@ open_conflicts as (
     where
         conflicts.resolution = 'api_wins'
         and sync_data.checksum = conflicts.api_checksum
-    {%- else %}
-    select
-        '11 open conflict' as check_name,
-        null as entity_type,
-        null as user_id,
-        null as entity_id,
-        null as detail,
-        0 as value
-    where 1 = 0
-    {%- endif %}
 ),
 
 verdicts as (
@@ -401,7 +394,8 @@ select * from final
 order by
     cast(substr(check_name, 1, 2) as integer),
     case
-        when check_name = '0 verdict' then cast(substr(entity_type, 1, 2) as integer)
+        when check_name = '0 verdict'
+            then cast(substr(entity_type, 1, 2) as integer)
     end,
     entity_type,
     user_id,

@@ -70,6 +70,7 @@ final as (
         unioned.entity_id,
         unioned.user_id,
         unioned.entity_key,
+        unioned.backend_deleted,
         case when unioned.reject_reason is null then unioned.data end as data,
         case
             when unioned.reject_reason is null then unioned.checksum
@@ -89,8 +90,7 @@ final as (
         case
             when unioned.reject_reason is not null then unioned.reject_value
             when users.id is null then substr(unioned.user_id, 1, 200)
-        end as reject_value,
-        unioned.backend_deleted
+        end as reject_value
     from unioned
     left join users on unioned.user_id = users.id
 )

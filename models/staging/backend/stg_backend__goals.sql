@@ -14,7 +14,9 @@ source as (
 renamed as (
     select
         {{ backend_columns('goals') | join(',\n        ') }},
-        {{ backend_deleted_flag(source('backend', 'goals')) }} as is_deleted
+        {{ backend_deleted_flag(
+            source('backend', 'goals')
+        ) }} as is_deleted
     from source
 )
 

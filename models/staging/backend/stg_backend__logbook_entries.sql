@@ -14,7 +14,9 @@ source as (
 renamed as (
     select
         {{ backend_columns('logbook_entries') | join(',\n        ') }},
-        {{ backend_deleted_flag(source('backend', 'logbook_entries')) }} as is_deleted
+        {{ backend_deleted_flag(
+            source('backend', 'logbook_entries')
+        ) }} as is_deleted
     from source
 )
 

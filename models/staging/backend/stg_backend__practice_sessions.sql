@@ -14,7 +14,9 @@ source as (
 renamed as (
     select
         {{ backend_columns('practice_sessions') | join(',\n        ') }},
-        {{ backend_deleted_flag(source('backend', 'practice_sessions')) }} as is_deleted
+        {{ backend_deleted_flag(
+            source('backend', 'practice_sessions')
+        ) }} as is_deleted
     from source
 )
 
