@@ -12,7 +12,7 @@ export DBT_SEND_ANONYMOUS_USAGE_STATS := False
 export DO_NOT_TRACK := 1
 
 .DEFAULT_GOAL := help
-.PHONY: help setup browser postgres lint run test test-postgres verify docs dry-run migrate rollback check-db check-make-vars clean-dev clean
+.PHONY: help setup browser postgres lint run test test-postgres verify docs dry-run migrate rollback check-db check-make-vars clean-dev clean d1-pull d1-migrate d1-push d1-sync
 
 # Shortcuts of the old scripts (migrate:sync:dry, migrate:sync, ...):
 #   make dry-run|migrate TARGET=dev|staging|prod USER_ID=... ENTITIES=goal,practice_session
@@ -72,7 +72,14 @@ $(EXT_DIR)/js_json.so: extensions/sqlite/js_json.c $(VENV)/.installed
 	mkdir -p $(EXT_DIR)
 	gcc -O2 -Wall -Wextra -shared -fPIC -o $@ $<
 
-setup: $(VENV)/.installed $(VENV)/.launcher $(EXT_DIR)/crypto.so $(EXT_DIR)/js_json.so ## the virtual environment, pinned packages, dbt launcher, C extension (SYSTEM_PYTHON)
+# Cloudflare's wrangler, pinned by package-lock.json, for the D1 round trip.
+# Node and npm come from Debian's packages where missing.
+node_modules/.installed: package.json package-lock.json
+	@command -v npm > /dev/null || { apt-get update -qq && apt-get install -y -qq nodejs npm; }
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+setup: $(VENV)/.installed $(VENV)/.launcher $(EXT_DIR)/crypto.so $(EXT_DIR)/js_json.so node_modules/.installed ## the virtual environment, pinned packages, dbt launcher, C extension, wrangler (SYSTEM_PYTHON)
 
 run: setup ## the main job on the embedded dev database data/dev.db: sample backend, migrate, test
 	mkdir -p data
@@ -143,6 +150,29 @@ verify: setup check-db ## the verification queries, every check with its verdict
 	  && echo "$$report" \
 	  && if echo "$$report" | grep -Eq '^0 verdict +[0-9]+ [A-Za-z_ ]+ +FAIL '; then \
 	    echo "make verify: a check failed (FAIL above)." >&2; exit 1; fi
+
+# The D1 round trip (docs/d1.md): pull D1 into a local SQLite file, migrate
+# it as any SQLite file, push a guarded patch of what changed. Wrangler's local
+# D1 unless D1_REMOTE=1; credentials only from wrangler's own environment.
+export D1_DATABASE WRANGLER_CONFIG D1_REMOTE D1_PERSIST_TO D1_FILE
+D1 := $(PY) scripts/d1
+D1_TARGET = $(if $(filter 1 true yes,$(D1_REMOTE)),prod,staging)
+
+d1-pull: setup check-make-vars ## D1's tables into data/d1/<database>.db, checked value for value (D1_DATABASE, WRANGLER_CONFIG, D1_REMOTE, D1_PERSIST_TO)
+	$(D1) pull
+
+d1-migrate: setup check-make-vars ## the migration on the pulled file, then the patch of what it changed; DRY_RUN=1 plans only (USER_ID, ENTITIES, DRY_RUN, D1_DATABASE)
+	@file=$$($(D1) path) && [ -s "$$file" ] || { echo "d1-migrate: nothing pulled yet; run make d1-pull first." >&2; exit 2; }
+	@file=$$($(D1) path); if [ -n "$(filter 1 true yes,$(DRY_RUN))" ]; then \
+	  $(MAKE) --no-print-directory dry-run TARGET=$(D1_TARGET) SYNC_DB_PATH="$$file"; \
+	else \
+	  $(MAKE) --no-print-directory migrate TARGET=$(D1_TARGET) SYNC_DB_PATH="$$file" && $(D1) patch; fi
+
+d1-push: setup check-make-vars ## the patch into D1, guarded, then every patched row read back (D1_DATABASE, WRANGLER_CONFIG, D1_REMOTE, D1_PERSIST_TO)
+	$(D1) push
+
+d1-sync: setup check-make-vars ## pull, migrate, push: the weekly job on D1 (scripts/weekly_sync.sh d1); DRY_RUN=1 stops after the patch
+	scripts/weekly_sync.sh d1
 
 clean-dev: ## remove the dev database to start again
 	rm -f data/dev.db data/dev.db.dbt-work

@@ -5,15 +5,62 @@
 # test fails) and refuses to start while another run on the same database
 # still holds its lock (exit 75).
 #   usage: SYNC_DB_PATH=/data/prod.db scripts/weekly_sync.sh prod [log file]
+#
+# The d1 mode runs the same job on Cloudflare D1 (docs/d1.md): make d1-pull,
+# d1-migrate and d1-push, under the lock of the pulled file; DRY_RUN=1 stops
+# after the patch is written and says what the push would do.
+#   usage: D1_DATABASE=... WRANGLER_CONFIG=... [D1_REMOTE=1] scripts/weekly_sync.sh d1 [log file]
 set -uo pipefail
 
 target=${1:-}
 case "$target" in
-  dev|staging|prod) ;;
-  *) echo "usage: weekly_sync.sh dev|staging|prod [log file]" >&2; exit 2 ;;
+  dev|staging|prod|d1) ;;
+  *) echo "usage: weekly_sync.sh dev|staging|prod|d1 [log file]" >&2; exit 2 ;;
 esac
 cd "$(dirname "$0")/.." || exit 2
 log=${2:-logs/weekly_sync_${target}.log}
+
+# Everything goes to the log; the terminal (or cron's mail) gets what an
+# operator reads: the summary, rejects, the API's rows, warnings and failures.
+quiet='(This version of dbt is deprecated| START | PASS | OK hook| OK created|NO-OP|Running with dbt|Registered adapter|Found [0-9]|Concurrency:|^[0-9:]+ *$|^$|^make\[|^\.venv/bin/|^vars=|^file=)'
+
+# run_logged STEP...: one step, into the log and, filtered, to the terminal
+run_logged() {
+  echo "running: $*" >> "$log"
+  DBT_USE_COLORS=False "$@" 2>&1 | tee -a "$log" | { grep --line-buffered -Ev "$quiet" || true; }
+  return "${PIPESTATUS[0]}"
+}
+
+take_lock() {
+  exec 9>"$1"
+  if ! flock --nonblock 9; then
+    message="$(date -u '+%Y-%m-%d %H:%M:%S') weekly_sync: another run on $2 is still going (lock $1 is held); not starting. Wait for it to finish, or check for a stuck dbt process."
+    echo "$message" >> "$log"
+    echo "$message" >&2
+    exit 75
+  fi
+}
+
+finish() {
+  echo "=== $(date -u '+%Y-%m-%d %H:%M:%S') finished: exit code $1 (full log: $log) ===" | tee -a "$log"
+  exit "$1"
+}
+
+if [ "$target" = d1 ]; then
+  mkdir -p "$(dirname "$log")"
+  file=$(.venv/bin/python scripts/d1 path) || exit 2
+  mkdir -p "$(dirname "$file")"
+  take_lock "$file.lock" "$file"
+  echo "=== $(date -u '+%Y-%m-%d %H:%M:%S') weekly sync: D1 database ${D1_DATABASE:-} ($([ -n "${D1_REMOTE:-}" ] && echo remote || echo local)), file $file ===" | tee -a "$log"
+  run_logged make --no-print-directory d1-pull || finish $?
+  DRY_RUN= run_logged make --no-print-directory d1-migrate || finish $?
+  if [ -n "${DRY_RUN:-}" ] && [ "$DRY_RUN" != 0 ]; then
+    echo "weekly_sync: DRY_RUN: nothing pushed; the patch above is what make d1-push would apply (guarded: rows the API changes before then are skipped)." | tee -a "$log"
+    finish 0
+  fi
+  run_logged make --no-print-directory d1-push
+  finish $?
+fi
 
 if [ "$target" != dev ] && [ -z "${SYNC_DB_PATH:-}" ]; then
   echo "weekly_sync: SYNC_DB_PATH must name the $target database file." >&2
@@ -26,20 +73,9 @@ if [ "$target" != dev ] && [ ! -s "$db" ]; then
 fi
 # dbt would only say "file is not a database", without the path
 .venv/bin/python scripts/check_sqlite_files.py "$target" "$db" "${SYNC_WORK_DB_PATH:-$db.dbt-work}" || exit 2
-lock="$db.lock"
 mkdir -p "$(dirname "$log")" "$(dirname "$db")"
+take_lock "$db.lock" "$db"
 
-exec 9>"$lock"
-if ! flock --nonblock 9; then
-  message="$(date -u '+%Y-%m-%d %H:%M:%S') weekly_sync: another run on $db is still going (lock $lock is held); not starting. Wait for it to finish, or check for a stuck dbt process."
-  echo "$message" >> "$log"
-  echo "$message" >&2
-  exit 75
-fi
-
-# Everything goes to the log; the terminal (or cron's mail) gets what an
-# operator reads: the summary, rejects, the API's rows, warnings and failures.
-quiet='(This version of dbt is deprecated| START | PASS | OK hook| OK created|NO-OP|Running with dbt|Registered adapter|Found [0-9]|Concurrency:|^[0-9:]+ *$|^$)'
 echo "=== $(date -u '+%Y-%m-%d %H:%M:%S') weekly sync: target $target, database $db ===" | tee -a "$log"
 command=(.venv/bin/dbt build --target "$target" --exclude-resource-type unit_test)
 echo "running: ${command[*]}" >> "$log"

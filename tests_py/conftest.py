@@ -121,13 +121,18 @@ def template_db(tmp_path_factory):
 
 
 def copy_project(copy):
-    """A copy of the project without its generated files (the .venv is shared)."""
+    """A copy of the project without its generated files (.venv and
+    node_modules are shared)."""
     shutil.copytree(
         PROJECT_DIR,
         copy,
-        ignore=shutil.ignore_patterns(".venv", "target", "logs", "data", ".git", "__pycache__"),
+        ignore=shutil.ignore_patterns(
+            ".venv", "node_modules", "target", "logs", "data", ".git", "__pycache__"
+        ),
     )
     (copy / ".venv").symlink_to(PROJECT_DIR / ".venv")
+    if (PROJECT_DIR / "node_modules").exists():
+        (copy / "node_modules").symlink_to(PROJECT_DIR / "node_modules")
     return copy
 
 

@@ -1,0 +1,235 @@
+"""make d1-pull: D1's tables into a local SQLite file, checked value for value.
+
+`wrangler d1 export` is fast but not faithful (D1_NOTES.md): text holding a
+newline and a backslash comes back altered, integers beyond 2^53 are rounded,
+and a REAL with an integral value comes back as an integer, which only a REAL
+column's affinity turns back. So the pull
+1. exports the tables and loads the file with sqlite3;
+2. asks D1 for exactly the values of those kinds, as exact literals, and
+   writes them over the loaded ones;
+3. compares a fingerprint of every column (count per storage class, total
+   bytes, newlines, integers modulo a prime) computed by D1 and by the file;
+   any difference stops the pull, and the previous file is left in place;
+4. keeps beside the file what the pull saw of the rows the push may change
+   (<file>.pulled.db): sync_data's state per key and the migration's tables.
+"""
+
+import json
+import os
+import subprocess
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from tables import (
+    BACKEND,
+    ENTITY_TYPES,
+    KEYS,
+    OWN_TABLES,
+    PULLED,
+    SEQUENCE,
+    SYNC_DATA,
+    columns,
+    connect,
+    literal,
+    quoted,
+    tables,
+)
+from wrangler import D1Error
+
+BIG = 9007199254740991  # 2^53 - 1: beyond it JSON and the export round integers
+
+
+def real_affinity(declared):
+    """SQLite's rule: INT first, then CHAR/CLOB/TEXT, BLOB, then REAL/FLOA/DOUB."""
+    declared = declared.upper()
+    if "INT" in declared or any(t in declared for t in ("CHAR", "CLOB", "TEXT")):
+        return False
+    return any(t in declared for t in ("REAL", "FLOA", "DOUB"))
+
+
+def suspect_values_sql(table, typed_columns):
+    """D1 queries, one per column (D1 allows few compound terms): every value
+    the export may have altered, as a literal. A REAL column turns an integral
+    value back into a real on load; others do not."""
+    key = " || ', ' || ".join(literal(quoted(k)) for k in KEYS[table])
+    parts = []
+    for col, declared in typed_columns:
+        c = quoted(col)
+        real_check = (
+            "" if real_affinity(declared)
+            else f" or (typeof({c}) = 'real' and {c} = cast({c} as integer))"
+        )
+        parts.append(
+            f"select {key} as key, '{col}' as col, {literal(c)} as value from {quoted(table)}"
+            f" where (typeof({c}) = 'text' and instr({c}, '\\') > 0"
+            f" and (instr({c}, char(10)) > 0 or instr({c}, char(13)) > 0))"
+            f" or (typeof({c}) = 'integer' and ({c} > {BIG} or {c} < -{BIG}))"
+            f"{real_check}"
+        )
+    return parts
+
+
+def fingerprint_sql(table, cols):
+    """The same query for D1 and the file: one text of totals per column (count
+    per storage class, bytes, newlines, integers modulo a prime)."""
+    parts = ["count(*) as row_count"]
+    for col in cols:
+        c = quoted(col)
+        totals = [
+            f"sum(typeof({c}) = 'integer')",
+            f"sum(typeof({c}) = 'real')",
+            f"sum(typeof({c}) = 'text')",
+            f"sum(typeof({c}) = 'blob')",
+            f"sum(length(cast({c} as blob)))",
+            f"sum(case when typeof({c}) = 'text' then"
+            f" length({c}) - length(replace({c}, char(10), '')) end)",
+            f"sum(case when typeof({c}) = 'integer' then {c} % 1000003 end)",
+        ]
+        parts.append(" || '/' || ".join(f"coalesce({t}, 0)" for t in totals) + f" as {c}")
+    return f"select {', '.join(parts)} from {quoted(table)}"
+
+
+def d1_tables(wrangler):
+    rows = wrangler.query("select name from sqlite_master where type = 'table'")[0]
+    present = {row["name"] for row in rows}
+    missing = [t for t in (*BACKEND, SYNC_DATA) if t not in present]
+    if missing:
+        raise D1Error(
+            f"{wrangler.describe()} has no {', '.join(missing)}: it is not the app's database "
+            "(the backend tables and sync_data must exist). Nothing was pulled."
+        )
+    return [t for t in PULLED if t in present]
+
+
+def load(export_file, path):
+    proc = subprocess.run(
+        ["sqlite3", "-bail", str(path)],
+        input=f".read '{export_file}'\n",
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise D1Error(
+            f"the export of D1 does not load into SQLite ({proc.stderr.strip()[:300]}); "
+            "a REAL holding Infinity is one known cause. Nothing was pulled."
+        )
+
+
+def repair(wrangler, conn, pulled):
+    """Overwrite the values the export may have altered with D1's own."""
+    statements, owners = [], []
+    for table in pulled:
+        typed = [(r[1], r[2]) for r in conn.execute(f"pragma table_info({quoted(table)})")]
+        for statement in suspect_values_sql(table, typed):
+            statements.append(statement)
+            owners.append(table)
+    repaired = 0
+    for table, rows in zip(owners, wrangler.query(";\n".join(statements)), strict=True):
+        key_sql = " and ".join(f"{quoted(k)} is %s" for k in KEYS[table])
+        for row in rows:
+            key_values = row["key"].split(", ")
+            conn.execute(
+                f"update {quoted(table)} set {quoted(row['col'])} = {row['value']}"
+                f" where {key_sql % tuple(key_values)}"
+            )
+            repaired += 1
+    return repaired
+
+
+def check_fingerprints(wrangler, conn, pulled):
+    queries = [fingerprint_sql(t, columns(conn, t)) for t in pulled]
+    remote = wrangler.query(";\n".join(queries))
+    for table, query, rows in zip(pulled, queries, remote, strict=True):
+        cursor = conn.execute(query)
+        local = dict(zip([d[0] for d in cursor.description], cursor.fetchone(), strict=True))
+        theirs = rows[0]
+        differs = [name for name, value in local.items() if theirs.get(name) != value]
+        if differs:
+            raise D1Error(
+                f"the pulled {table} differs from D1's ({', '.join(differs[:5])}: "
+                f"file {[local[n] for n in differs[:5]]}, D1 {[theirs.get(n) for n in differs[:5]]});"
+                " the export altered values this pull cannot repair. Nothing was pulled."
+            )
+
+
+def write_snapshot(conn, snapshot, info):
+    """What the pull saw of every row the push may change."""
+    snapshot.unlink(missing_ok=True)
+    conn.execute(f"attach '{snapshot}' as pulled")
+    types = ", ".join(f"'{t}'" for t in ENTITY_TYPES)
+    conn.execute("begin")
+    conn.execute(
+        "create table pulled.sync_data_state (user_id, entity_type, entity_id, id, checksum,"
+        " deleted_at, version, primary key (user_id, entity_type, entity_id)) without rowid"
+    )
+    conn.execute(
+        "insert into pulled.sync_data_state select user_id, entity_type, entity_id, id,"
+        f" checksum, deleted_at, version from main.sync_data where entity_type in ({types})"
+    )
+    for table in OWN_TABLES:
+        if table in info["tables"]:
+            conn.execute(f"create table pulled.{table} as select * from main.{quoted(table)}")
+    conn.execute("create table pulled.pull_info (info text)")
+    conn.execute("insert into pulled.pull_info values (?)", (json.dumps(info),))
+    conn.execute("commit")
+    conn.execute("detach pulled")
+
+
+def pull(wrangler, path):
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    pulled = d1_tables(wrangler)
+    export_file = path.with_name(path.name + ".export.sql")
+    fresh = path.with_name(path.name + ".pulling")
+    fresh.unlink(missing_ok=True)
+    try:
+        wrangler.export(pulled, export_file)
+        load(export_file, fresh)
+        conn = connect(fresh)
+        conn.execute("begin")
+        repaired = repair(wrangler, conn, pulled)
+        conn.execute("commit")
+        check_fingerprints(wrangler, conn, pulled)
+        info = {
+            "database": wrangler.database,
+            "remote": wrangler.remote,
+            "pulled_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S"),
+            "tables": pulled,
+            "sequence": SEQUENCE in pulled,
+        }
+        write_snapshot(conn, snapshot_path(fresh), info)
+        counts = {t: conn.execute(f"select count(*) from {quoted(t)}").fetchone()[0] for t in pulled}
+        conn.close()
+    except BaseException:
+        fresh.unlink(missing_ok=True)
+        snapshot_path(fresh).unlink(missing_ok=True)
+        raise
+    finally:
+        export_file.unlink(missing_ok=True)
+    os.replace(snapshot_path(fresh), snapshot_path(path))
+    os.replace(fresh, path)
+    patch_dir(path).exists() and clear_patch(path)
+    rows = ", ".join(f"{t} {n}" for t, n in counts.items())
+    print(
+        f"d1-pull: {wrangler.describe()} → {path} in {time.monotonic() - started:.1f} s: {rows};"
+        f" {repaired} value(s) the export altered, read again from D1; every column's"
+        " fingerprint matches D1's."
+    )
+
+
+def snapshot_path(path):
+    return Path(path).with_name(Path(path).name + ".pulled.db")
+
+
+def patch_dir(path):
+    return Path(path).with_name(Path(path).name + ".patch")
+
+
+def clear_patch(path):
+    """A new pull makes an older patch meaningless: its guards name older rows."""
+    for part in patch_dir(path).glob("*"):
+        part.unlink()
+    patch_dir(path).rmdir()

@@ -1,0 +1,179 @@
+"""make d1-push: apply the patch to D1, then read every patched row back.
+
+1. The schema the patch needs, each statement only where D1 lacks it: the
+   migration's own tables and the columns an upgrade added (from the local
+   file's DDL), sync_sequence where sync_data has seq and D1 has no sequence
+   yet (set to D1's largest seq at push time), and migration_push_pieces.
+2. Each part of the patch, in order, with one `wrangler d1 execute --file`:
+   a part runs as one batch, all or nothing (remotely D1 refuses other queries
+   while it runs, so the seq numbers taken inside it cannot collide).
+3. Every sync_data key of the patch is read back and sorted: applied (D1 holds
+   what the run wrote), skipped (D1 holds something else: the API wrote the row
+   after the pull; the next run settles it), or not applied (D1 still holds
+   what the pull saw, which a finished push never leaves: exit 1).
+"""
+
+import json
+import re
+import time
+from pathlib import Path
+
+from patch import PIECES_TABLE, sync_data_changes
+from pull import patch_dir, snapshot_path
+from tables import OWN_TABLES, SEQUENCE, SYNC_DATA, connect, literal, quoted
+from wrangler import STATEMENT_LIMIT, D1Error
+
+READ_BACK_STATEMENT = 60_000
+
+
+def schema_statements(wrangler, conn, manifest):
+    names = ", ".join(f"'{t}'" for t in (*OWN_TABLES, SEQUENCE, PIECES_TABLE))
+    remote_tables = {
+        row["name"]
+        for row in wrangler.query(
+            f"select name from sqlite_master where type = 'table' and name in ({names})"
+        )[0]
+    }
+    statements = []
+    local = conn.execute(
+        "select name, type, sql from sqlite_master where sql is not null and tbl_name in"
+        f" ({', '.join(repr(t) for t in OWN_TABLES)}) order by type desc"
+    ).fetchall()
+    for name, kind, sql in local:
+        if kind == "table" and name in remote_tables:
+            continue
+        sql = re.sub(
+            r"^\s*create\s+(unique\s+)?(table|index)\s+(if\s+not\s+exists\s+)?",
+            lambda m: f"create {m.group(1) or ''}{m.group(2).lower()} if not exists ",
+            sql,
+            flags=re.IGNORECASE,
+        )
+        statements.append(sql)
+    present = [t for t in OWN_TABLES if t in remote_tables]
+    if present:
+        remote_columns = wrangler.query(
+            ";\n".join(f"select name from pragma_table_info('{t}')" for t in present)
+        )
+        for table, rows in zip(present, remote_columns, strict=True):
+            have = {row["name"] for row in rows}
+            for _, col, decl, notnull, default, _pk in conn.execute(
+                f"pragma table_info({quoted(table)})"
+            ):
+                if col not in have:
+                    extra = f" default {default}" if default is not None else ""
+                    statements.append(f"alter table {table} add column {quoted(col)} {decl}{extra}")
+    if manifest["seq"]:
+        statements.append(
+            f"create table if not exists {SEQUENCE} (id integer primary key check (id = 1),"
+            " current_value integer not null default 0)"
+        )
+        statements.append(
+            f"insert into {SEQUENCE} (id, current_value)"
+            " select 1, (select coalesce(max(seq), 0) from sync_data)"
+            f" where not exists (select 1 from {SEQUENCE} where id = 1)"
+        )
+    statements.append(
+        f"create table if not exists {PIECES_TABLE} (piece_key text primary key, value blob)"
+    )
+    return statements
+
+
+def read_back(wrangler, conn):
+    """D1's state of every patched key, beside what the pull saw and the run wrote."""
+    rows = conn.execute(
+        f"select {literal('user_id')}, {literal('entity_type')}, {literal('entity_id')},"
+        " hex(user_id) || '/' || hex(entity_type) || '/' || hex(entity_id),"
+        " checksum, deleted_at, is_insert, p_checksum, p_deleted_at, entity_type"
+        " from change_sync_data order by ord"
+    ).fetchall()
+    statements, current = [], []
+    for row in rows:
+        current.append(f"({row[0]}, {row[1]}, {row[2]})")
+        if sum(map(len, current)) > READ_BACK_STATEMENT:
+            statements.append(current)
+            current = []
+    if current:
+        statements.append(current)
+    found = {}
+    for start in range(0, len(statements), 40):
+        batch = statements[start : start + 40]
+        sql = ";\n".join(
+            "with k (user_id, entity_type, entity_id) as (values " + ", ".join(values) + ")"
+            " select hex(s.user_id) || '/' || hex(s.entity_type) || '/' || hex(s.entity_id)"
+            " as k, s.checksum, s.deleted_at from k join sync_data as s"
+            " on s.user_id = k.user_id and s.entity_type = k.entity_type"
+            " and s.entity_id = k.entity_id"
+            for values in batch
+        )
+        for result in wrangler.query(sql):
+            for r in result:
+                found[r["k"]] = (r["checksum"], r["deleted_at"])
+    outcome = {"applied": 0, "skipped": 0, "not_applied": 0}
+    skipped, not_applied = [], []
+    for *_, key, checksum, deleted_at, is_insert, p_checksum, p_deleted_at, entity_type in rows:
+        state = found.get(key)
+        readable = "/".join(bytes.fromhex(part).decode() for part in key.split("/"))
+        if state == (checksum, deleted_at):
+            outcome["applied"] += 1
+        elif (state is None and is_insert) or (
+            state == (p_checksum, p_deleted_at) and not is_insert
+        ):
+            outcome["not_applied"] += 1
+            not_applied.append(readable)
+        else:
+            outcome["skipped"] += 1
+            skipped.append(readable)
+    return outcome, skipped, not_applied
+
+
+def push(wrangler, path):
+    path = Path(path)
+    folder = patch_dir(path)
+    if not (folder / "manifest.json").exists():
+        raise D1Error(f"no patch in {folder}: run make d1-migrate first. Nothing was pushed.")
+    manifest = json.loads((folder / "manifest.json").read_text())
+    pulled = manifest["pulled"]
+    if pulled["database"] != wrangler.database or pulled["remote"] != wrangler.remote:
+        where = "remote" if pulled["remote"] else "local"
+        raise D1Error(
+            f"the patch in {folder} was pulled from the {where} D1 database {pulled['database']},"
+            f" not from {wrangler.describe()}. Nothing was pushed."
+        )
+    started = time.monotonic()
+    conn = connect(path)
+    conn.execute(f"attach '{snapshot_path(path)}' as pulled")
+    schema = schema_statements(wrangler, conn, manifest)
+    for statement in schema:
+        if len(statement.encode()) > STATEMENT_LIMIT:
+            raise D1Error(f"a schema statement is over D1's limit: {statement[:200]}")
+    wrangler.query(";\n".join(schema))
+    for number, part in enumerate(manifest["parts"], start=1):
+        part_started = time.monotonic()
+        wrangler.query_file(folder / part)
+        print(
+            f"d1-push: part {number}/{len(manifest['parts'])} applied"
+            f" ({time.monotonic() - part_started:.1f} s)",
+            flush=True,
+        )
+    sync_data_changes(conn, pulled["pulled_at"])
+    outcome, skipped, not_applied = read_back(wrangler, conn)
+    conn.close()
+    report = {**outcome, "skipped_keys": skipped, "not_applied_keys": not_applied}
+    (folder / "push-report.json").write_text(json.dumps(report, indent=2) + "\n")
+    print(
+        f"d1-push: {wrangler.describe()} in {time.monotonic() - started:.1f} s:"
+        f" sync_data {outcome['applied']} applied, {outcome['skipped']} skipped,"
+        f" {outcome['not_applied']} not applied"
+        + (" (skipped: written by the API after the pull; the next run settles them)."
+           if outcome["skipped"] else ".")
+    )
+    for key in skipped[:20]:
+        print(f"  skipped, changed in D1 since the pull: {key}")
+    if len(skipped) > 20:
+        print(f"  ... {len(skipped) - 20} more in {folder / 'push-report.json'}")
+    if not_applied:
+        raise D1Error(
+            f"{len(not_applied)} row(s) still hold what the pull saw ({', '.join(not_applied[:5])}):"
+            " the push did not finish. Push again; a repeated push is safe."
+        )
+    return report

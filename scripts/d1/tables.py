@@ -1,0 +1,63 @@
+"""Which D1 tables the round trip reads and writes, and how it names their rows."""
+
+import sqlite3
+
+# Read only: the migration's sources. All four must exist in D1.
+BACKEND = ("users", "logbook_entries", "goals", "practice_sessions")
+# The API's table, created by the API's own migrations; the push changes only
+# rows of the migration's entity types, and only where D1 still holds what the
+# pull saw.
+SYNC_DATA = "sync_data"
+ENTITY_TYPES = ("logbook_entry", "goal", "practice_session")
+SYNC_KEY = ("user_id", "entity_type", "entity_id")
+# sync_data's seq numbers: read, never copied back. Every push takes its
+# numbers from D1's own sequence at the time of the push.
+SEQUENCE = "sync_sequence"
+# The migration's own tables, created in D1 by the first push when missing.
+# Each row is named by its key columns. A "guarded" row describes a sync_data
+# row and is written only where that row is in D1 as the migration left it
+# locally; the run history and the rejects describe runs and are always written.
+OWN_TABLES = {
+    "migration_runs": {"key": ("id",), "guarded": False},
+    "migration_rejects": {"key": ("entity_type", "entity_key"), "guarded": False},
+    "migration_ledger": {"key": SYNC_KEY, "guarded": True},
+    "migration_conflicts": {"key": (*SYNC_KEY, "kind", "first_run_id"), "guarded": True},
+}
+PULLED = (*BACKEND, SYNC_DATA, SEQUENCE, *OWN_TABLES)
+KEYS = {table: ("id",) for table in (*BACKEND, SYNC_DATA, SEQUENCE)}
+KEYS.update({table: spec["key"] for table, spec in OWN_TABLES.items()})
+
+# A value as an SQL literal that survives wrangler and D1 byte for byte: text
+# and blobs as hex (no quote, newline or "BEGIN TRANSACTION" reaches the
+# statement), reals with 17 significant digits.
+LITERAL = (
+    "(case typeof({v}) when 'null' then 'null'"
+    " when 'integer' then cast({v} as text)"
+    " when 'real' then printf('%!.17g', {v})"
+    " when 'text' then 'cast(x''' || hex({v}) || ''' as text)'"
+    " else 'x''' || hex({v}) || '''' end)"
+)
+
+
+def literal(expression):
+    """SQL that turns the value of expression into the text of a literal."""
+    return LITERAL.format(v=expression)
+
+
+def quoted(name):
+    return '"' + name.replace('"', '""') + '"'
+
+
+def columns(conn, table, schema="main"):
+    return [row[1] for row in conn.execute(f"pragma {schema}.table_info({quoted(table)})")]
+
+
+def tables(conn, schema="main"):
+    query = f"select name from {schema}.sqlite_master where type = 'table'"
+    return {row[0] for row in conn.execute(query)}
+
+
+def connect(path):
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("pragma cache_size = -262144")
+    return conn

@@ -1,0 +1,129 @@
+"""Cloudflare's wrangler, the only way this project talks to D1.
+
+Every call goes through `Wrangler`, which finds the pinned wrangler of
+node_modules, names the database and config once, and turns wrangler's
+failures into one clear sentence. Credentials are wrangler's own business:
+CLOUDFLARE_API_TOKEN and CLOUDFLARE_ACCOUNT_ID pass through the environment and
+nothing here writes them anywhere.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+PROJECT_DIR = Path(__file__).resolve().parents[2]
+WRANGLER = PROJECT_DIR / "node_modules" / ".bin" / "wrangler"
+
+# One statement may be 100,000 bytes (D1_NOTES.md); the patch stays well under.
+STATEMENT_LIMIT = 100_000
+# wrangler deletes the first "BEGIN TRANSACTION;" and "COMMIT;" of any SQL that
+# holds the words, inside string literals too: nothing sent may contain them.
+FORBIDDEN = "BEGIN TRANSACTION"
+
+
+class D1Error(Exception):
+    """A failure an operator can act on; the message says what and what to do."""
+
+
+class Wrangler:
+    def __init__(self, database, config, remote=False, persist_to=None):
+        if not WRANGLER.exists():
+            raise D1Error(
+                f"wrangler is not installed ({WRANGLER} is missing): run `make setup`, "
+                "which installs the pinned wrangler with npm ci. Nothing was run."
+            )
+        if shutil.which("node") is None:
+            raise D1Error("node is not installed; `make setup` installs it. Nothing was run.")
+        if not database:
+            raise D1Error("D1_DATABASE is not set: name the D1 database of the wrangler config.")
+        if not config:
+            raise D1Error("WRANGLER_CONFIG is not set: give the path of the app's wrangler config.")
+        self.config = Path(config).resolve()
+        if not self.config.is_file():
+            raise D1Error(f"the wrangler config {config} does not exist. Nothing was run.")
+        if remote and persist_to:
+            raise D1Error("D1_PERSIST_TO is for wrangler's local D1; drop it with D1_REMOTE=1.")
+        self.database = database
+        self.remote = remote
+        self.persist_to = Path(persist_to).resolve() if persist_to else None
+
+    @property
+    def where(self):
+        return "--remote" if self.remote else "--local"
+
+    def describe(self):
+        place = "remote D1" if self.remote else "wrangler's local D1"
+        return f"{place} database {self.database} ({self.config})"
+
+    def _run(self, args, config=None):
+        env = dict(os.environ, WRANGLER_SEND_METRICS="false", NO_COLOR="1", CI="1")
+        env.setdefault("WRANGLER_LOG_PATH", str(PROJECT_DIR / "logs" / "wrangler"))
+        command = [str(WRANGLER), "d1", *args, "--config", str(config or self.config)]
+        proc = subprocess.run(
+            command, cwd=PROJECT_DIR, env=env, capture_output=True, text=True, check=False
+        )
+        if proc.returncode != 0:
+            raise D1Error(self._explain(proc))
+        return proc.stdout
+
+    def _explain(self, proc):
+        text = (proc.stderr + "\n" + proc.stdout).strip()
+        try:
+            error = json.loads(proc.stdout)["error"]
+            text = error.get("text") or json.dumps(error)
+        except (ValueError, KeyError, TypeError):
+            pass
+        lines = [
+            line.strip()
+            for line in text.splitlines()
+            if line.strip() and not line.lstrip().startswith(("⛅", "─", "🌀", "▲"))
+        ]
+        detail = " ".join(lines[-6:])
+        if "Couldn't find a D1 DB" in text:
+            return (
+                f"D1_DATABASE={self.database} names no D1 database of {self.config}: "
+                f"{detail}"
+            )
+        return f"wrangler failed on {self.describe()}: {detail}"
+
+    def query(self, sql):
+        """Run SQL (one or more statements) and return each statement's rows."""
+        if FORBIDDEN in sql.upper():
+            raise D1Error(f"refusing to send SQL holding {FORBIDDEN!r}: wrangler would edit it")
+        with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as handle:
+            handle.write(sql)
+        try:
+            return self.query_file(handle.name)
+        finally:
+            os.unlink(handle.name)
+
+    def query_file(self, path):
+        args = ["execute", self.database, self.where, "--file", str(path), "--json", "--yes"]
+        if self.persist_to:
+            args += ["--persist-to", str(self.persist_to)]
+        out = self._run(args)
+        try:
+            results = json.loads(out)
+        except ValueError as exc:
+            raise D1Error(f"wrangler returned no JSON from {self.describe()}: {out[:300]}") from exc
+        return [result.get("results", []) for result in results]
+
+    def export(self, tables, output):
+        """wrangler d1 export of the tables, schema and data, into output."""
+        args = ["export", self.database, self.where, "--output", str(output), "--skip-confirmation"]
+        for table in tables:
+            args += ["--table", table]
+        if not self.persist_to:
+            self._run(args)
+            return
+        # d1 export has no --persist-to: it reads <config folder>/.wrangler/state,
+        # so a copy of the config beside a link to the chosen state folder.
+        with tempfile.TemporaryDirectory() as folder:
+            config = Path(folder) / self.config.name
+            shutil.copy(self.config, config)
+            (Path(folder) / ".wrangler").mkdir()
+            (Path(folder) / ".wrangler" / "state").symlink_to(self.persist_to)
+            self._run(args, config=config)

@@ -1,0 +1,124 @@
+"""A wrangler local D1 (workerd, offline) shaped like production, for the
+round-trip tests: the same engine the app's database runs on, reached only
+through wrangler, as make d1-pull / d1-push reach it.
+
+- LocalD1(folder) writes a wrangler.toml with one database and keeps its state
+  under folder/.wrangler/state (wrangler's default beside the config);
+- load_sqlite(path) sends a whole SQLite file (schema and rows) into it;
+- execute(sql) / rows(sql) run SQL through `wrangler d1 execute --json`;
+- snapshot() exports it with wrangler and loads the export into a SQLite file.
+"""
+
+import csv
+import json
+import os
+import sqlite3
+import subprocess
+from pathlib import Path
+
+from conftest import PROJECT_DIR
+
+WRANGLER = PROJECT_DIR / "node_modules" / ".bin" / "wrangler"
+SEEDS = PROJECT_DIR / "seeds"
+ENV = dict(os.environ, WRANGLER_SEND_METRICS="false", NO_COLOR="1", CI="1")
+
+
+class LocalD1:
+    def __init__(self, folder, name="practice"):
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.name = name
+        self.config = self.folder / "wrangler.toml"
+        self.config.write_text(
+            'name = "practice-api"\ncompatibility_date = "2026-01-01"\n\n'
+            f'[[d1_databases]]\nbinding = "DB"\ndatabase_name = "{name}"\n'
+            'database_id = "6f1c2a4e-0000-4000-8000-000000000001"\n'
+        )
+
+    def make_env(self, **extra):
+        """The environment of a make d1-* command on this database."""
+        return {
+            **ENV,
+            "D1_DATABASE": self.name,
+            "WRANGLER_CONFIG": str(self.config),
+            "D1_FILE": str(self.folder / "pulled" / f"{self.name}.db"),
+            **{k: str(v) for k, v in extra.items()},
+        }
+
+    def _wrangler(self, *args):
+        proc = subprocess.run(
+            [str(WRANGLER), "d1", *args, "--config", str(self.config)],
+            cwd=self.folder,
+            env=ENV,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if proc.returncode != 0:
+            raise AssertionError(f"wrangler {args[0]} failed:\n{proc.stdout}\n{proc.stderr}")
+        return proc.stdout
+
+    def execute_file(self, path):
+        return json.loads(
+            self._wrangler("execute", self.name, "--local", "--file", str(path), "--json")
+        )
+
+    def execute(self, sql):
+        path = self.folder / "statement.sql"
+        path.write_text(sql)
+        return self.execute_file(path)
+
+    def rows(self, sql):
+        return self.execute(sql)[0]["results"]
+
+    def load_sqlite(self, db_path):
+        """Every table, index, trigger and row of a SQLite file, through wrangler."""
+        with sqlite3.connect(db_path) as conn:
+            lines = [
+                line
+                for line in conn.iterdump()
+                if line not in ("BEGIN TRANSACTION;", "COMMIT;")
+                and not line.startswith('DELETE FROM "sqlite_sequence"')
+                and not line.startswith('INSERT INTO "sqlite_sequence"')
+            ]
+        path = self.folder / "load.sql"
+        # iterdump goes table by table in name order; a foreign key must find
+        # its parent table, so every table first, then the rows, then the rest
+        rank = {"CREATE TABLE": 0, "INSERT INTO": 1}
+        lines.sort(key=lambda line: rank.get(line[:12].upper().rstrip(), 2))
+        path.write_text("PRAGMA defer_foreign_keys = true;\n" + "\n".join(lines) + "\n")
+        self.execute_file(path)
+
+    def snapshot(self, path):
+        """D1's tables as a SQLite file, through wrangler d1 export."""
+        export = self.folder / "export.sql"
+        self._wrangler("export", self.name, "--local", "--output", str(export))
+        Path(path).unlink(missing_ok=True)
+        subprocess.run(["sqlite3", str(path)], input=f".read '{export}'\n", check=True, text=True)
+        return path
+
+
+def load_sample_backend(db_path):
+    """The seeds' sample backend, as load_sample_backend_table reads them:
+    an empty cell is NULL, <empty> is ''. D1 enforces foreign keys, so the
+    samples' orphans (rows of unknown users or sessions) are left out."""
+    with sqlite3.connect(db_path) as conn:
+        for table in ("users", "practice_sessions", "goals", "logbook_entries"):
+            with open(SEEDS / f"sample_{table}.csv", newline="") as handle:
+                reader = csv.DictReader(handle)
+                for row in reader:
+                    cols = list(row)
+                    values = [
+                        None if v == "" else "" if v == "<empty>" else v for v in row.values()
+                    ]
+                    conn.execute(
+                        f"insert into {table} ({', '.join(cols)})"
+                        f" values ({', '.join('?' * len(cols))})",
+                        values,
+                    )
+        for table in ("practice_sessions", "goals", "logbook_entries"):
+            conn.execute(f"delete from {table} where user_id not in (select id from users)")
+        conn.execute(
+            "update logbook_entries set session_id = null"
+            " where session_id not in (select id from practice_sessions)"
+        )

@@ -1,0 +1,272 @@
+"""The D1 round trip (make d1-pull, d1-migrate, d1-push, d1-sync) against
+wrangler's local D1: production's shape, the sample backend, and the API
+writing into sync_data between the steps, as it does in production.
+
+Every D1 state is read back through `wrangler d1 export` (LocalD1.snapshot),
+never from workerd's files, so what is asserted is what D1 serves.
+"""
+
+import hashlib
+import json
+import shutil
+import sqlite3
+import subprocess
+from pathlib import Path
+
+import pytest
+from conftest import PROJECT_DIR, oracle_for_database, run_dbt
+from d1_local import LocalD1, load_sample_backend
+from production_shape import js_stringify, make_production_shaped_sqlite
+
+SYNC_COLUMNS = (
+    "id, user_id, entity_type, entity_id, data, checksum, version, created_at,"
+    " deleted_at, device_id, seq"
+)
+OWN_TABLES = ("migration_ledger", "migration_conflicts", "migration_runs", "migration_rejects")
+
+
+def make(d1, target, *args, expect_ok=True, **env):
+    proc = subprocess.run(
+        ["make", "--no-print-directory", target, *args],
+        cwd=PROJECT_DIR,
+        env=d1.make_env(**env),
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    if expect_ok and proc.returncode != 0:
+        raise AssertionError(f"make {target} failed:\n{proc.stdout}\n{proc.stderr}")
+    if not expect_ok and proc.returncode == 0:
+        raise AssertionError(f"make {target} succeeded, expected a failure:\n{proc.stdout}")
+    return proc
+
+
+def d1_tool(d1, step, cwd=PROJECT_DIR, **env):
+    return subprocess.run(
+        [str(PROJECT_DIR / ".venv" / "bin" / "python"), "scripts/d1", step],
+        cwd=cwd,
+        env=d1.make_env(**env),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+
+
+def new_d1(folder, template_db, prepare=None):
+    """A local D1 in production's shape holding the sample backend."""
+    seed = Path(folder) / "seed.db"
+    shutil.copy(template_db, seed)
+    make_production_shaped_sqlite(seed)
+    load_sample_backend(seed)
+    if prepare:
+        with sqlite3.connect(seed) as conn:
+            prepare(conn)
+    d1 = LocalD1(Path(folder) / "app")
+    d1.load_sqlite(seed)
+    return d1
+
+
+def state(d1, path):
+    """Every table of D1 as rows, through wrangler d1 export."""
+    snap = d1.snapshot(path)
+    with sqlite3.connect(snap) as conn:
+        out = {
+            "sync_data": conn.execute(
+                f"select {SYNC_COLUMNS} from sync_data order by user_id, entity_type, entity_id"
+            ).fetchall(),
+            "sync_sequence": conn.execute("select * from sync_sequence").fetchall(),
+        }
+        for table in OWN_TABLES:
+            exists = conn.execute(
+                "select count(*) from sqlite_master where name = ?", (table,)
+            ).fetchone()[0]
+            out[table] = conn.execute(f"select * from {table} order by 1, 2, 3").fetchall() if exists else None
+        for table in ("users", "goals", "logbook_entries", "practice_sessions"):
+            out[table] = conn.execute(f"select * from {table} order by id").fetchall()
+    return snap, out
+
+
+def rows_by_key(snap):
+    with sqlite3.connect(snap) as conn:
+        conn.row_factory = sqlite3.Row
+        return {
+            (r["entity_type"], r["entity_id"]): dict(r)
+            for r in conn.execute("select * from sync_data")
+        }
+
+
+def api_update(d1, entity_type, entity_id, document, device="phone-1"):
+    """The API's edit: new data and checksum, version + 1, the next seq."""
+    data = js_stringify(document)
+    checksum = hashlib.sha256(data.encode()).hexdigest()
+    d1.execute(
+        "update sync_data set data = '" + data.replace("'", "''") + "',"
+        f" checksum = '{checksum}', version = version + 1, device_id = '{device}',"
+        " seq = (select current_value + 1 from sync_sequence where id = 1)"
+        f" where entity_type = '{entity_type}' and entity_id = '{entity_id}';"
+        " update sync_sequence set current_value = current_value + 1 where id = 1;"
+    )
+    return data, checksum
+
+
+def api_insert(d1, user_id, entity_type, entity_id, document, device="phone-1"):
+    data = js_stringify(document)
+    checksum = hashlib.sha256(data.encode()).hexdigest()
+    d1.execute(
+        "insert into sync_data (id, user_id, entity_type, entity_id, data, checksum, version,"
+        " device_id, seq) values ("
+        f"'sync_api_{entity_id}', '{user_id}', '{entity_type}', '{entity_id}', '{data}',"
+        f" '{checksum}', 1, '{device}', (select current_value + 1 from sync_sequence where id = 1));"
+        " update sync_sequence set current_value = current_value + 1 where id = 1;"
+    )
+    return data
+
+
+def assert_contract_rows(snap, expected_keys=None):
+    """Every live backend row's sync_data row is the oracle's document."""
+    expected = oracle_for_database(snap)
+    rows = rows_by_key(snap)
+    migrated = {k: v for k, v in expected.items() if "reject" not in v}
+    if expected_keys is not None:
+        migrated = {k: v for k, v in migrated.items() if k in expected_keys}
+    for key, document in migrated.items():
+        assert rows[key]["data"] == document["data"], key
+        assert rows[key]["checksum"] == document["checksum"], key
+    return migrated
+
+
+# --- the weekly round trip with the API writing in between -----------------
+
+
+@pytest.fixture(scope="module")
+def round_trip(tmp_path_factory, template_db):
+    folder = tmp_path_factory.mktemp("d1_round_trip")
+    d1 = new_d1(folder, template_db)
+    out = {"d1": d1}
+    out["first"] = make(d1, "d1-sync")
+    out["after_first"] = state(d1, folder / "s1.db")
+    # the same patch again: every statement's guard finds its work done
+    out["repush"] = make(d1, "d1-push")
+    out["after_repush"] = state(d1, folder / "s2.db")
+    # a backend edit; the migration plans it on the pulled file ...
+    d1.execute("update goals set title = 'Clair de Lune, all of it' where id = 'goal_001'")
+    d1.execute("update goals set title = 'Sight-read every day' where id = 'goal_005'")
+    make(d1, "d1-pull")
+    out["migrate"] = make(d1, "d1-migrate")
+    # ... and before the push, the app edits goal_001 and inserts its own row
+    out["api_goal_001"] = api_update(d1, "goal", "goal_001", {"id": "goal_001", "title": "mine"})
+    out["api_row"] = api_insert(d1, "u_alice", "logbook_entry", "le_phone_1", {"id": "le_phone_1"})
+    out["before_push"] = state(d1, folder / "s3.db")
+    out["push"] = make(d1, "d1-push")
+    out["after_push"] = state(d1, folder / "s4.db")
+    # the next weekly run settles goal_001 by the contract: both changed
+    out["second"] = make(d1, "d1-sync")
+    out["after_second"] = state(d1, folder / "s5.db")
+    out["third"] = make(d1, "d1-sync")
+    out["after_third"] = state(d1, folder / "s6.db")
+    return out
+
+
+def test_first_sync_leaves_every_contract_row_in_d1(round_trip):
+    snap, tables = round_trip["after_first"]
+    migrated = assert_contract_rows(snap)
+    assert len(migrated) == 54
+    rows = rows_by_key(snap)
+    assert sorted(r["seq"] for r in rows.values()) == list(range(1, 55))
+    assert {r["version"] for r in rows.values()} == {1}
+    assert {r["device_id"] for r in rows.values()} == {None}
+    assert tables["sync_sequence"] == [(1, 54)]
+    assert len(tables["migration_ledger"]) == 54
+    # the script's three history rows are kept, upgraded; three runs added
+    runs = tables["migration_runs"]
+    assert len(runs) == 6
+    assert sum(1 for r in runs if r[0].startswith("migration_17000")) == 3
+    assert len(tables["migration_rejects"]) == 2
+    assert "54 applied, 0 skipped" in round_trip["first"].stdout
+
+
+def test_first_sync_seq_follows_key_order(round_trip):
+    snap, tables = round_trip["after_first"]
+    ordered = [row[-1] for row in tables["sync_data"]]
+    assert ordered == sorted(ordered)
+
+
+def test_the_backend_tables_are_never_written(round_trip):
+    before = round_trip["after_first"][1]
+    after = round_trip["after_repush"][1]
+    for table in ("users", "goals", "logbook_entries", "practice_sessions"):
+        assert after[table] == before[table]
+
+
+def test_pushing_the_same_patch_again_changes_nothing(round_trip):
+    before = round_trip["after_first"][1]
+    after = round_trip["after_repush"][1]
+    assert after == before
+    assert "54 applied, 0 skipped, 0 not applied" in round_trip["repush"].stdout
+
+
+def test_the_patch_of_a_backend_edit_names_only_the_edited_rows(round_trip):
+    assert "sync_data 0 insert(s), 2 update(s)" in round_trip["migrate"].stdout
+
+
+def test_an_api_write_between_migrate_and_push_survives_and_is_reported(round_trip):
+    snap, _ = round_trip["after_push"]
+    rows = rows_by_key(snap)
+    data, checksum = round_trip["api_goal_001"]
+    assert rows[("goal", "goal_001")]["data"] == data
+    assert rows[("goal", "goal_001")]["checksum"] == checksum
+    assert rows[("goal", "goal_001")]["device_id"] == "phone-1"
+    out = round_trip["push"].stdout
+    assert "1 applied, 1 skipped" in out
+    assert "skipped, changed in D1 since the pull: u_alice/goal/goal_001" in out
+    # its ledger entry did not move; goal_005's did
+    ledger = {(r[1], r[2]): r for r in round_trip["after_push"][1]["migration_ledger"]}
+    before = {(r[1], r[2]): r for r in round_trip["after_first"][1]["migration_ledger"]}
+    assert ledger[("goal", "goal_001")] == before[("goal", "goal_001")]
+    assert ledger[("goal", "goal_005")][3] == rows[("goal", "goal_005")]["checksum"]
+    assert ledger[("goal", "goal_005")][3] != before[("goal", "goal_005")][3]
+
+
+def test_the_push_takes_seq_from_d1_at_push_time(round_trip):
+    before = rows_by_key(round_trip["before_push"][0])
+    after = rows_by_key(round_trip["after_push"][0])
+    # the API took 55 (goal_001) and 56 (its own row) after the pull
+    assert before[("goal", "goal_001")]["seq"] == 55
+    assert before[("logbook_entry", "le_phone_1")]["seq"] == 56
+    assert after[("goal", "goal_005")]["seq"] == 57
+    assert after[("goal", "goal_005")]["version"] == 2
+    assert round_trip["after_push"][1]["sync_sequence"] == [(1, 57)]
+    seqs = [r["seq"] for r in after.values()]
+    assert len(seqs) == len(set(seqs))
+
+
+def test_the_next_sync_settles_the_skipped_row_by_the_contract(round_trip):
+    snap, tables = round_trip["after_second"]
+    rows = rows_by_key(snap)
+    expected = oracle_for_database(snap)
+    # both changed: backend_wins writes the backend's document, keeps the app's
+    assert rows[("goal", "goal_001")]["data"] == expected[("goal", "goal_001")]["data"]
+    assert rows[("goal", "goal_001")]["version"] == 3
+    assert rows[("goal", "goal_001")]["seq"] == 58
+    assert rows[("goal", "goal_001")]["device_id"] is None
+    conflicts = tables["migration_conflicts"]
+    assert [(c[1], c[2], c[3], c[4], c[9], c[10]) for c in conflicts] == [
+        ("goal", "goal_001", "both_changed", "backend_wins", "api",
+         round_trip["api_goal_001"][0]),
+    ]
+    # the app's own row is never touched
+    assert rows[("logbook_entry", "le_phone_1")]["data"] == round_trip["api_row"]
+    assert tables["sync_sequence"] == [(1, 58)]
+    assert_contract_rows(snap)
+
+
+def test_a_sync_with_nothing_changed_writes_no_row(round_trip):
+    before = round_trip["after_second"][1]
+    after = round_trip["after_third"][1]
+    assert after["sync_data"] == before["sync_data"]
+    assert after["migration_ledger"] == before["migration_ledger"]
+    assert after["sync_sequence"] == before["sync_sequence"]
+    assert "sync_data 0 insert(s), 0 update(s)" in round_trip["third"].stdout
+    assert len(after["migration_runs"]) == len(before["migration_runs"]) + 3
