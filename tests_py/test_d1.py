@@ -14,7 +14,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import PROJECT_DIR, oracle_for_database, run_dbt
+from conftest import PROJECT_DIR, oracle_for_database
 from d1_local import LocalD1, load_sample_backend
 from production_shape import js_stringify, make_production_shaped_sqlite
 
@@ -56,6 +56,7 @@ def d1_tool(d1, step, cwd=PROJECT_DIR, **env):
 
 def new_d1(folder, template_db, prepare=None):
     """A local D1 in production's shape holding the sample backend."""
+    Path(folder).mkdir(parents=True, exist_ok=True)
     seed = Path(folder) / "seed.db"
     shutil.copy(template_db, seed)
     make_production_shaped_sqlite(seed)
@@ -82,7 +83,11 @@ def state(d1, path):
             exists = conn.execute(
                 "select count(*) from sqlite_master where name = ?", (table,)
             ).fetchone()[0]
-            out[table] = conn.execute(f"select * from {table} order by 1, 2, 3").fetchall() if exists else None
+            out[table] = (
+                conn.execute(f"select * from {table} order by 1, 2, 3").fetchall()
+                if exists
+                else None
+            )
         for table in ("users", "goals", "logbook_entries", "practice_sessions"):
             out[table] = conn.execute(f"select * from {table} order by id").fetchall()
     return snap, out
@@ -253,8 +258,7 @@ def test_the_next_sync_settles_the_skipped_row_by_the_contract(round_trip):
     assert rows[("goal", "goal_001")]["device_id"] is None
     conflicts = tables["migration_conflicts"]
     assert [(c[1], c[2], c[3], c[4], c[9], c[10]) for c in conflicts] == [
-        ("goal", "goal_001", "both_changed", "backend_wins", "api",
-         round_trip["api_goal_001"][0]),
+        ("goal", "goal_001", "both_changed", "backend_wins", "api", round_trip["api_goal_001"][0]),
     ]
     # the app's own row is never touched
     assert rows[("logbook_entry", "le_phone_1")]["data"] == round_trip["api_row"]
@@ -270,3 +274,164 @@ def test_a_sync_with_nothing_changed_writes_no_row(round_trip):
     assert after["sync_sequence"] == before["sync_sequence"]
     assert "sync_data 0 insert(s), 0 update(s)" in round_trip["third"].stdout
     assert len(after["migration_runs"]) == len(before["migration_runs"]) + 3
+
+
+# --- a push cut off halfway -------------------------------------------------
+
+
+def test_a_push_cut_off_halfway_then_pushed_again_converges(tmp_path, template_db):
+    """Two identical D1s get the same patch: one in one push, the other only
+    its first part (the cut), then the whole push again. Both end equal."""
+    whole = new_d1(tmp_path / "whole", template_db)
+    cut = new_d1(tmp_path / "cut", template_db)
+    small_parts = {"D1_PART_BYTES": 20_000}
+    make(cut, "d1-pull")
+    migrated = make(cut, "d1-migrate", **small_parts)
+    patch = Path(cut.make_env()["D1_FILE"] + ".patch")
+    parts = json.loads((patch / "manifest.json").read_text())["parts"]
+    assert len(parts) >= 5, migrated.stdout
+    # the same patch for the twin: same pull, same run
+    twin_patch = Path(whole.make_env()["D1_FILE"] + ".patch")
+    shutil.copytree(Path(cut.make_env()["D1_FILE"]).parent, twin_patch.parent)
+    cut.execute_file(patch / parts[0])
+    cut.execute_file(patch / parts[1])
+    resumed = make(cut, "d1-push")
+    make(whole, "d1-push")
+    assert "54 applied, 0 skipped, 0 not applied" in resumed.stdout
+    _, cut_state = state(cut, tmp_path / "cut.db")
+    _, whole_state = state(whole, tmp_path / "whole.db")
+    assert cut_state == whole_state
+    assert cut_state["sync_sequence"] == [(1, 54)]
+    assert sorted(r[-1] for r in cut_state["sync_data"]) == list(range(1, 55))
+
+
+# --- values the export cannot carry, and a document of 1.5 MB ---------------
+
+BIG_PIECE = "Lágrima — “éè” \\ ünïcödé 🎸 " * 1500  # 64,500 bytes of UTF-8
+TRICKY = "C:\\new folder\nsecond line \\n not a newline\r\n"
+
+
+def test_a_large_document_and_values_the_export_alters_arrive_byte_exact(tmp_path, template_db):
+    def prepare(conn):
+        conn.execute("update goals set description = ? where id = 'goal_002'", (TRICKY,))
+        conn.execute("update goals set description = '' where id = 'goal_003'")
+
+    d1 = new_d1(tmp_path, template_db, prepare)
+    # D1 takes no statement over 100 KB: the 1.5 MB value is grown in pieces
+    pieces = ";\n".join(
+        "update goals set description = description || '" + BIG_PIECE + "' where id = 'goal_003'"
+        for _ in range(24)
+    )
+    d1.execute(pieces)
+    seed = tmp_path / "seed.db"
+    with sqlite3.connect(seed) as conn:
+        conn.execute("update goals set description = ? where id = 'goal_003'", (BIG_PIECE * 24,))
+    pulled = make(d1, "d1-pull")
+    assert "1 value(s) the export altered, read again from D1" in pulled.stdout
+    with sqlite3.connect(d1.make_env()["D1_FILE"]) as conn:
+        assert conn.execute("select description from goals where id = 'goal_002'").fetchone() == (
+            TRICKY,
+        )
+    make(d1, "d1-migrate")
+    pushed = make(d1, "d1-push")
+    assert "54 applied, 0 skipped, 0 not applied" in pushed.stdout
+    expected = oracle_for_database(seed)
+    # read through execute, as hex in slices (D1 makes no value over 2 MB),
+    # not through the export, which alters TRICKY itself
+    slices = ", ".join(
+        f"hex(substr(cast(data as blob), {start}, 500000)) as s{start}"
+        for start in range(1, 2_000_000, 500000)
+    )
+    rows = d1.rows(
+        f"select entity_id, checksum, {slices} from sync_data"
+        " where entity_id in ('goal_002', 'goal_003')"
+    )
+    for row in rows:
+        doc = expected[("goal", row["entity_id"])]
+        data = b"".join(bytes.fromhex(v) for k, v in row.items() if k.startswith("s"))
+        assert data.decode() == doc["data"]
+        assert row["checksum"] == doc["checksum"]
+    assert len(rows) == 2
+    assert len(expected[("goal", "goal_003")]["data"].encode()) > 1_500_000
+    assert d1.rows("select count(*) as n from migration_push_pieces") == [{"n": 0}]
+
+
+# --- failures that must change nothing --------------------------------------
+
+
+def test_a_d1_database_without_the_backend_tables_is_refused(tmp_path):
+    d1 = LocalD1(tmp_path / "app")
+    d1.execute("create table sync_data (id text primary key, user_id text)")
+    proc = make(d1, "d1-pull", expect_ok=False)
+    assert "has no users, logbook_entries, goals, practice_sessions" in proc.stderr
+    assert "Nothing was pulled" in proc.stderr
+    assert not Path(d1.make_env()["D1_FILE"]).exists()
+
+
+def test_a_wrong_database_name_or_config_is_refused(tmp_path, template_db):
+    d1 = new_d1(tmp_path, template_db)
+    wrong_name = make(d1, "d1-pull", expect_ok=False, D1_DATABASE="practise")
+    assert "D1_DATABASE=practise names no D1 database of" in wrong_name.stderr
+    missing = make(d1, "d1-pull", expect_ok=False, WRANGLER_CONFIG=str(tmp_path / "nope.toml"))
+    assert f"the wrangler config {tmp_path / 'nope.toml'} does not exist" in missing.stderr
+    push = make(d1, "d1-push", expect_ok=False)
+    assert "no patch in" in push.stderr
+    assert not Path(d1.make_env()["D1_FILE"]).exists()
+    assert d1.rows("select count(*) as n from sync_data") == [{"n": 0}]
+
+
+def test_without_wrangler_the_d1_steps_say_how_to_install_it(tmp_path, project_copy):
+    d1 = LocalD1(tmp_path / "app")
+    (project_copy / "node_modules").unlink()
+    proc = d1_tool(d1, "pull", cwd=project_copy)
+    assert proc.returncode == 1
+    assert "wrangler is not installed" in proc.stderr
+    assert "run `make setup`" in proc.stderr
+
+
+def test_a_patch_is_only_pushed_to_the_database_it_was_pulled_from(tmp_path, template_db):
+    d1 = new_d1(tmp_path / "one", template_db)
+    make(d1, "d1-pull")
+    make(d1, "d1-migrate")
+    proc = make(d1, "d1-push", expect_ok=False, D1_REMOTE="1")
+    assert "was pulled from the local D1 database practice" in proc.stderr
+    assert d1.rows("select count(*) as n from sync_data") == [{"n": 0}]
+
+
+# --- filters and the dry run ------------------------------------------------
+
+
+def test_dry_runs_write_nothing_to_d1(tmp_path, template_db):
+    d1 = new_d1(tmp_path, template_db)
+    make(d1, "d1-pull")
+    _, before = state(d1, tmp_path / "before.db")
+    planned = make(d1, "d1-migrate", DRY_RUN="1")
+    assert "dry run" in planned.stdout.lower()
+    assert not Path(d1.make_env()["D1_FILE"] + ".patch").exists()
+    synced = make(d1, "d1-sync", DRY_RUN="1")
+    assert "sync_data 54 insert(s)" in synced.stdout
+    assert "DRY_RUN: nothing pushed" in synced.stdout
+    _, after = state(d1, tmp_path / "after.db")
+    assert after == before
+
+
+def test_filters_reach_d1_through_the_d1_commands(tmp_path, template_db):
+    d1 = new_d1(tmp_path, template_db)
+    make(d1, "d1-sync", USER_ID="u_bruno", ENTITIES="goal,practice_session")
+    snap, tables = state(d1, tmp_path / "after.db")
+    keys = {(r[2], r[3]) for r in tables["sync_data"]}
+    expected = {
+        (k[0], k[1])
+        for k, v in oracle_for_database(snap).items()
+        if "reject" not in v and k[0] in ("goal", "practice_session")
+    }
+    with sqlite3.connect(snap) as conn:
+        bruno = {
+            (t, i)
+            for t, table in (("goal", "goals"), ("practice_session", "practice_sessions"))
+            for (i,) in conn.execute(f"select id from {table} where user_id = 'u_bruno'")
+        }
+    assert keys == expected & bruno
+    assert keys
+    assert {r[1] for r in tables["sync_data"]} == {"u_bruno"}
+    assert_contract_rows(snap, expected_keys=keys)

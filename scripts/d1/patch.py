@@ -25,6 +25,7 @@ written by SQL queries over the two files; Python only cuts them into files
 """
 
 import json
+import os
 from pathlib import Path
 
 from pull import patch_dir, snapshot_path
@@ -43,15 +44,14 @@ from tables import (
 from wrangler import FORBIDDEN, STATEMENT_LIMIT, D1Error
 
 PIECE = 24_000  # bytes of a value per statement (48 KB of hex)
-PART_BYTES = 4_000_000  # one wrangler batch; D1 is busy while it runs
+# one wrangler batch, which D1 runs alone: small enough not to hold the API up
+PART_BYTES = int(os.environ.get("D1_PART_BYTES", "4000000"))
 LARGE = {SYNC_DATA: "data", "migration_conflicts": "lost_document", "migration_rejects": "value"}
 PIECES_TABLE = "migration_push_pieces"
 
 
 def key_match(table_alias, key, source_alias="n"):
-    return " and ".join(
-        f"{table_alias}.{quoted(k)} is {source_alias}.{quoted(k)}" for k in key
-    )
+    return " and ".join(f"{table_alias}.{quoted(k)} is {source_alias}.{quoted(k)}" for k in key)
 
 
 def where_key_sql(key, alias="n"):
@@ -152,24 +152,29 @@ def sync_data_statements(conn):
     insert_values = " || ', ' || ".join(
         f"'{next_seq}'" if c == "seq" else value_sql(SYNC_DATA, c) for c in cols
     )
-    updated = [c for c in ("data", "checksum", "version", "updated_at", "deleted_at",
-                           "device_id", "seq") if c in cols]
+    updated = [
+        c
+        for c in ("data", "checksum", "version", "updated_at", "deleted_at", "device_id", "seq")
+        if c in cols
+    ]
     assignments = " || ', ' || ".join(
-        f"'{quoted(c)} = {next_seq}'" if c == "seq" else f"'{quoted(c)} = ' || {value_sql(SYNC_DATA, c)}"
+        f"'{quoted(c)} = {next_seq}'"
+        if c == "seq"
+        else f"'{quoted(c)} = ' || {value_sql(SYNC_DATA, c)}"
         for c in updated
     )
     key = where_key_sql(SYNC_KEY)
     main = f"""
         select ord, 1 as step, 0 as sub, case when is_insert then
-            'insert into sync_data ({', '.join(quoted(c) for c in cols)}) select '
+            'insert into sync_data ({", ".join(quoted(c) for c in cols)}) select '
             || {insert_values}
             || ' where not exists (select 1 from sync_data where ' || {key} || ')'
-            || ' and not exists (select 1 from sync_data where id = ' || {literal('n.id')} || ')'
+            || ' and not exists (select 1 from sync_data where id = ' || {literal("n.id")} || ')'
         else
             'update sync_data set ' || {assignments} || ' where ' || {key}
-            || ' and checksum is ' || {literal('n.p_checksum')}
-            || ' and deleted_at is ' || {literal('n.p_deleted_at')}
-            || ' and version is ' || {literal('n.p_version')}
+            || ' and checksum is ' || {literal("n.p_checksum")}
+            || ' and deleted_at is ' || {literal("n.p_deleted_at")}
+            || ' and version is ' || {literal("n.p_version")}
         end as statement
         from change_sync_data as n
     """
@@ -194,24 +199,21 @@ def own_table_statements(conn, table, spec, pulled_tables, tag, first_ord):
     conn.execute(f"drop table if exists temp.change_{table}")
     conn.execute(
         f"""create temp table change_{table} as
-        select {first_ord} + row_number() over (order by {', '.join(quoted(k) for k in key)}) as ord,
+        select {first_ord} + row_number() over (order by {", ".join(quoted(k) for k in key)}) as ord,
             '{tag}:{table}:' || row_number() over () as piece_key, 0 as is_delete, c.*
         from ({changed}) as c"""
     )
     if table in pulled_tables:
         conn.execute(
-            f"""insert into change_{table} (ord, piece_key, is_delete, {', '.join(map(quoted, key))})
+            f"""insert into change_{table} (ord, piece_key, is_delete, {", ".join(map(quoted, key))})
             select {first_ord} + 1000000000 + row_number() over (), '', 1,
-                {', '.join('p.' + quoted(k) for k in key)}
+                {", ".join("p." + quoted(k) for k in key)}
             from pulled.{quoted(table)} as p
-            where not exists (select 1 from main.{quoted(table)} as n where {key_match('n', key, 'p')})"""
+            where not exists (select 1 from main.{quoted(table)} as n where {key_match("n", key, "p")})"""
         )
     where = where_key_sql(key)
     guard = f" || ' and ' || {sync_state_guard()}" if spec["guarded"] else ""
-    join = (
-        f"left join main.sync_data as s on {key_match('s', SYNC_KEY)}"
-        if spec["guarded"] else ""
-    )
+    join = f"left join main.sync_data as s on {key_match('s', SYNC_KEY)}" if spec["guarded"] else ""
     non_key = [c for c in cols if c not in key]
     assignments = " || ', ' || ".join(f"'{quoted(c)} = ' || {value_sql(table, c)}" for c in non_key)
     values = " || ', ' || ".join(value_sql(table, c) for c in cols)
@@ -221,7 +223,7 @@ def own_table_statements(conn, table, spec, pulled_tables, tag, first_ord):
         from change_{table} as n {join} where is_delete""",
         f"""select ord, 1, 0, 'update {table} set ' || {assignments} || ' where ' || {where}{guard}
         from change_{table} as n {join} where not is_delete""",
-        f"""select ord, 2, 0, 'insert into {table} ({', '.join(map(quoted, cols))}) select '
+        f"""select ord, 2, 0, 'insert into {table} ({", ".join(map(quoted, cols))}) select '
             || {values} || ' where not exists (select 1 from {table} where ' || {where} || ')'
             {guard}
         from change_{table} as n {join} where not is_delete""",
@@ -239,22 +241,21 @@ def write_parts(conn, selects, folder):
     for select in selects:
         conn.execute(f"insert into temp.patch_statement {select}")
     parts, size, current, last_ord, handle = [], 0, None, None, None
-    if True:
-        cursor = conn.execute("select ord, statement from temp.patch_statement order by ord, step, sub")
-        for ord_, statement in cursor:
-            if len(statement.encode()) > STATEMENT_LIMIT - 1000:
-                raise D1Error(f"a patch statement is {len(statement)} bytes, over D1's limit")
-            if FORBIDDEN in statement.upper():
-                raise D1Error("a patch statement holds BEGIN TRANSACTION; wrangler would edit it")
-            if handle is None or (size > PART_BYTES and ord_ != last_ord):
-                if handle:
-                    handle.close()
-                current = folder / f"part-{len(parts) + 1:05d}.sql"
-                parts.append(current.name)
-                handle, size = open(current, "w"), 0
-            handle.write(statement + ";\n")
-            size += len(statement) + 2
-            last_ord = ord_
+    cursor = conn.execute("select ord, statement from temp.patch_statement order by ord, step, sub")
+    for ord_, statement in cursor:
+        if len(statement.encode()) > STATEMENT_LIMIT - 1000:
+            raise D1Error(f"a patch statement is {len(statement)} bytes, over D1's limit")
+        if FORBIDDEN in statement.upper():
+            raise D1Error("a patch statement holds BEGIN TRANSACTION; wrangler would edit it")
+        if handle is None or (size > PART_BYTES and ord_ != last_ord):
+            if handle:
+                handle.close()
+            current = folder / f"part-{len(parts) + 1:05d}.sql"
+            parts.append(current.name)
+            handle, size = open(current, "w"), 0
+        handle.write(statement + ";\n")
+        size += len(statement) + 2
+        last_ord = ord_
     if handle:
         handle.close()
     return parts
@@ -295,7 +296,12 @@ def make_patch(path):
     for table in OWN_TABLES:
         if table in present:
             counts[table] = conn.execute(f"select count(*) from change_{table}").fetchone()[0]
-    manifest = {"pulled": info, "parts": parts, "counts": counts, "seq": "seq" in columns(conn, SYNC_DATA)}
+    manifest = {
+        "pulled": info,
+        "parts": parts,
+        "counts": counts,
+        "seq": "seq" in columns(conn, SYNC_DATA),
+    }
     (folder / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     conn.close()
     size = sum((folder / p).stat().st_size for p in parts)

@@ -27,13 +27,10 @@ from tables import (
     KEYS,
     OWN_TABLES,
     PULLED,
-    SEQUENCE,
     SYNC_DATA,
-    columns,
     connect,
     literal,
     quoted,
-    tables,
 )
 from wrangler import D1Error
 
@@ -57,7 +54,8 @@ def suspect_values_sql(table, typed_columns):
     for col, declared in typed_columns:
         c = quoted(col)
         real_check = (
-            "" if real_affinity(declared)
+            ""
+            if real_affinity(declared)
             else f" or (typeof({c}) = 'real' and {c} = cast({c} as integer))"
         )
         parts.append(
@@ -91,15 +89,23 @@ def fingerprint_sql(table, cols):
 
 
 def d1_tables(wrangler):
-    rows = wrangler.query("select name from sqlite_master where type = 'table'")[0]
-    present = {row["name"] for row in rows}
-    missing = [t for t in (*BACKEND, SYNC_DATA) if t not in present]
+    """The tables to pull, each with its columns and declared types, from D1."""
+    rows = wrangler.query(
+        "select m.name as t, p.name as c, p.type as declared from sqlite_master as m"
+        " join pragma_table_info(m.name) as p where m.type = 'table'"
+        # D1's own tables (_cf_KV) may not be looked into
+        f" and m.name in ({', '.join(repr(t) for t in PULLED)}) order by m.name, p.cid"
+    )[0]
+    typed = {}
+    for row in rows:
+        typed.setdefault(row["t"], []).append((row["c"], row["declared"]))
+    missing = [t for t in (*BACKEND, SYNC_DATA) if t not in typed]
     if missing:
         raise D1Error(
             f"{wrangler.describe()} has no {', '.join(missing)}: it is not the app's database "
             "(the backend tables and sync_data must exist). Nothing was pulled."
         )
-    return [t for t in PULLED if t in present]
+    return {t: typed[t] for t in PULLED if t in typed}
 
 
 def load(export_file, path):
@@ -120,13 +126,12 @@ def load(export_file, path):
 def repair(wrangler, conn, pulled):
     """Overwrite the values the export may have altered with D1's own."""
     statements, owners = [], []
-    for table in pulled:
-        typed = [(r[1], r[2]) for r in conn.execute(f"pragma table_info({quoted(table)})")]
+    for table, typed in pulled.items():
         for statement in suspect_values_sql(table, typed):
             statements.append(statement)
             owners.append(table)
     repaired = 0
-    for table, rows in zip(owners, wrangler.query(";\n".join(statements)), strict=True):
+    for table, rows in zip(owners, wrangler.query(statements), strict=True):
         key_sql = " and ".join(f"{quoted(k)} is %s" for k in KEYS[table])
         for row in rows:
             key_values = row["key"].split(", ")
@@ -138,20 +143,26 @@ def repair(wrangler, conn, pulled):
     return repaired
 
 
-def check_fingerprints(wrangler, conn, pulled):
-    queries = [fingerprint_sql(t, columns(conn, t)) for t in pulled]
-    remote = wrangler.query(";\n".join(queries))
-    for table, query, rows in zip(pulled, queries, remote, strict=True):
-        cursor = conn.execute(query)
+def fingerprints(wrangler, pulled):
+    """D1's fingerprint of every pulled table: asked right after the export,
+    so that the API has had the least time to write in between."""
+    queries = [fingerprint_sql(t, [c for c, _ in typed]) for t, typed in pulled.items()]
+    return dict(zip(pulled, (rows[0] for rows in wrangler.query(queries)), strict=True))
+
+
+def differences(conn, pulled, theirs):
+    """The tables whose fingerprint in the file differs from D1's."""
+    found = []
+    for table, typed in pulled.items():
+        cursor = conn.execute(fingerprint_sql(table, [c for c, _ in typed]))
         local = dict(zip([d[0] for d in cursor.description], cursor.fetchone(), strict=True))
-        theirs = rows[0]
-        differs = [name for name, value in local.items() if theirs.get(name) != value]
+        differs = [name for name, value in local.items() if theirs[table].get(name) != value]
         if differs:
-            raise D1Error(
-                f"the pulled {table} differs from D1's ({', '.join(differs[:5])}: "
-                f"file {[local[n] for n in differs[:5]]}, D1 {[theirs.get(n) for n in differs[:5]]});"
-                " the export altered values this pull cannot repair. Nothing was pulled."
+            found.append(
+                f"{table} ({', '.join(differs[:3])}: file {[local[n] for n in differs[:3]]},"
+                f" D1 {[theirs[table].get(n) for n in differs[:3]]})"
             )
+    return found
 
 
 def write_snapshot(conn, snapshot, info):
@@ -177,31 +188,52 @@ def write_snapshot(conn, snapshot, info):
     conn.execute("detach pulled")
 
 
-def pull(wrangler, path):
+def pull_once(wrangler, pulled, export_file, fresh):
+    """One attempt: the differing tables, or [] when the file is D1's."""
+    fresh.unlink(missing_ok=True)
+    wrangler.export(list(pulled), export_file)
+    theirs = fingerprints(wrangler, pulled)
+    load(export_file, fresh)
+    conn = connect(fresh)
+    conn.execute("begin")
+    repaired = repair(wrangler, conn, pulled)
+    conn.execute("commit")
+    return conn, repaired, differences(conn, pulled, theirs)
+
+
+def pull(wrangler, path, attempts=3):
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     pulled = d1_tables(wrangler)
     export_file = path.with_name(path.name + ".export.sql")
     fresh = path.with_name(path.name + ".pulling")
-    fresh.unlink(missing_ok=True)
     try:
-        wrangler.export(pulled, export_file)
-        load(export_file, fresh)
-        conn = connect(fresh)
-        conn.execute("begin")
-        repaired = repair(wrangler, conn, pulled)
-        conn.execute("commit")
-        check_fingerprints(wrangler, conn, pulled)
+        # A write of the API between the export and the fingerprint looks like
+        # an altered value: such a pull is thrown away and taken again.
+        for attempt in range(1, attempts + 1):
+            conn, repaired, differs = pull_once(wrangler, pulled, export_file, fresh)
+            if not differs:
+                break
+            conn.close()
+            if attempt == attempts:
+                raise D1Error(
+                    f"after {attempts} pulls, the file still differs from D1: "
+                    + "; ".join(differs)
+                    + ". Either the export alters values this pull cannot repair, or D1 was"
+                    " written the whole time (run when the API is quieter). Nothing was pulled."
+                )
+            print(f"d1-pull: D1 changed during the pull ({'; '.join(differs)}); pulling again")
         info = {
             "database": wrangler.database,
             "remote": wrangler.remote,
             "pulled_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S"),
-            "tables": pulled,
-            "sequence": SEQUENCE in pulled,
+            "tables": list(pulled),
         }
         write_snapshot(conn, snapshot_path(fresh), info)
-        counts = {t: conn.execute(f"select count(*) from {quoted(t)}").fetchone()[0] for t in pulled}
+        counts = {
+            t: conn.execute(f"select count(*) from {quoted(t)}").fetchone()[0] for t in pulled
+        }
         conn.close()
     except BaseException:
         fresh.unlink(missing_ok=True)
@@ -211,7 +243,8 @@ def pull(wrangler, path):
         export_file.unlink(missing_ok=True)
     os.replace(snapshot_path(fresh), snapshot_path(path))
     os.replace(fresh, path)
-    patch_dir(path).exists() and clear_patch(path)
+    if patch_dir(path).exists():
+        clear_patch(path)
     rows = ", ".join(f"{t} {n}" for t, n in counts.items())
     print(
         f"d1-pull: {wrangler.describe()} → {path} in {time.monotonic() - started:.1f} s: {rows};"

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from patch import PIECES_TABLE, sync_data_changes
 from pull import patch_dir, snapshot_path
-from tables import OWN_TABLES, SEQUENCE, SYNC_DATA, connect, literal, quoted
+from tables import OWN_TABLES, SEQUENCE, connect, literal, quoted
 from wrangler import STATEMENT_LIMIT, D1Error
 
 READ_BACK_STATEMENT = 60_000
@@ -52,11 +52,11 @@ def schema_statements(wrangler, conn, manifest):
     present = [t for t in OWN_TABLES if t in remote_tables]
     if present:
         remote_columns = wrangler.query(
-            ";\n".join(f"select name from pragma_table_info('{t}')" for t in present)
+            [f"select name from pragma_table_info('{t}')" for t in present]
         )
         for table, rows in zip(present, remote_columns, strict=True):
             have = {row["name"] for row in rows}
-            for _, col, decl, notnull, default, _pk in conn.execute(
+            for _, col, decl, _notnull, default, _pk in conn.execute(
                 f"pragma table_info({quoted(table)})"
             ):
                 if col not in have:
@@ -83,7 +83,7 @@ def read_back(wrangler, conn):
     rows = conn.execute(
         f"select {literal('user_id')}, {literal('entity_type')}, {literal('entity_id')},"
         " hex(user_id) || '/' || hex(entity_type) || '/' || hex(entity_id),"
-        " checksum, deleted_at, is_insert, p_checksum, p_deleted_at, entity_type"
+        " checksum, deleted_at, is_insert, p_checksum, p_deleted_at"
         " from change_sync_data order by ord"
     ).fetchall()
     statements, current = [], []
@@ -95,22 +95,20 @@ def read_back(wrangler, conn):
     if current:
         statements.append(current)
     found = {}
-    for start in range(0, len(statements), 40):
-        batch = statements[start : start + 40]
-        sql = ";\n".join(
-            "with k (user_id, entity_type, entity_id) as (values " + ", ".join(values) + ")"
-            " select hex(s.user_id) || '/' || hex(s.entity_type) || '/' || hex(s.entity_id)"
-            " as k, s.checksum, s.deleted_at from k join sync_data as s"
-            " on s.user_id = k.user_id and s.entity_type = k.entity_type"
-            " and s.entity_id = k.entity_id"
-            for values in batch
-        )
-        for result in wrangler.query(sql):
-            for r in result:
-                found[r["k"]] = (r["checksum"], r["deleted_at"])
+    queries = [
+        "with k (user_id, entity_type, entity_id) as (values " + ", ".join(values) + ")"
+        " select hex(s.user_id) || '/' || hex(s.entity_type) || '/' || hex(s.entity_id)"
+        " as k, s.checksum, s.deleted_at from k join sync_data as s"
+        " on s.user_id = k.user_id and s.entity_type = k.entity_type"
+        " and s.entity_id = k.entity_id"
+        for values in statements
+    ]
+    for result in wrangler.query(queries):
+        for r in result:
+            found[r["k"]] = (r["checksum"], r["deleted_at"])
     outcome = {"applied": 0, "skipped": 0, "not_applied": 0}
     skipped, not_applied = [], []
-    for *_, key, checksum, deleted_at, is_insert, p_checksum, p_deleted_at, entity_type in rows:
+    for *_, key, checksum, deleted_at, is_insert, p_checksum, p_deleted_at in rows:
         state = found.get(key)
         readable = "/".join(bytes.fromhex(part).decode() for part in key.split("/"))
         if state == (checksum, deleted_at):
@@ -146,10 +144,10 @@ def push(wrangler, path):
     for statement in schema:
         if len(statement.encode()) > STATEMENT_LIMIT:
             raise D1Error(f"a schema statement is over D1's limit: {statement[:200]}")
-    wrangler.query(";\n".join(schema))
+    wrangler.query(schema)
     for number, part in enumerate(manifest["parts"], start=1):
         part_started = time.monotonic()
-        wrangler.query_file(folder / part)
+        wrangler.apply_file(folder / part)
         print(
             f"d1-push: part {number}/{len(manifest['parts'])} applied"
             f" ({time.monotonic() - part_started:.1f} s)",
@@ -164,8 +162,11 @@ def push(wrangler, path):
         f"d1-push: {wrangler.describe()} in {time.monotonic() - started:.1f} s:"
         f" sync_data {outcome['applied']} applied, {outcome['skipped']} skipped,"
         f" {outcome['not_applied']} not applied"
-        + (" (skipped: written by the API after the pull; the next run settles them)."
-           if outcome["skipped"] else ".")
+        + (
+            " (skipped: written by the API after the pull; the next run settles them)."
+            if outcome["skipped"]
+            else "."
+        )
     )
     for key in skipped[:20]:
         print(f"  skipped, changed in D1 since the pull: {key}")

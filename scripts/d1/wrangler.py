@@ -19,6 +19,8 @@ WRANGLER = PROJECT_DIR / "node_modules" / ".bin" / "wrangler"
 
 # One statement may be 100,000 bytes (D1_NOTES.md); the patch stays well under.
 STATEMENT_LIMIT = 100_000
+# One command-line argument may be 128 KiB on Linux (MAX_ARG_STRLEN).
+COMMAND_LIMIT = 120_000
 # wrangler deletes the first "BEGIN TRANSACTION;" and "COMMIT;" of any SQL that
 # holds the words, inside string literals too: nothing sent may contain them.
 FORBIDDEN = "BEGIN TRANSACTION"
@@ -83,33 +85,44 @@ class Wrangler:
         ]
         detail = " ".join(lines[-6:])
         if "Couldn't find a D1 DB" in text:
-            return (
-                f"D1_DATABASE={self.database} names no D1 database of {self.config}: "
-                f"{detail}"
-            )
+            return f"D1_DATABASE={self.database} names no D1 database of {self.config}: {detail}"
         return f"wrangler failed on {self.describe()}: {detail}"
 
-    def query(self, sql):
-        """Run SQL (one or more statements) and return each statement's rows."""
+    def query(self, statements):
+        """Run SQL statements and return each one's rows, in order. They go as
+        --command, never --file: remotely a file is an import, which returns
+        no rows. A command stays under the argument limit, so many statements
+        make several calls."""
+        if isinstance(statements, str):
+            statements = [statements]
+        results, batch = [], []
+        for statement in [*statements, None]:
+            if batch and (
+                statement is None or len(";\n".join([*batch, statement])) > COMMAND_LIMIT
+            ):
+                results += self._command(";\n".join(batch))
+                batch = []
+            if statement is not None:
+                batch.append(statement)
+        return results
+
+    def _command(self, sql):
         if FORBIDDEN in sql.upper():
             raise D1Error(f"refusing to send SQL holding {FORBIDDEN!r}: wrangler would edit it")
-        with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as handle:
-            handle.write(sql)
+        out = self._run(self._execute_args("--command", sql, "--json"))
         try:
-            return self.query_file(handle.name)
-        finally:
-            os.unlink(handle.name)
+            return [result.get("results", []) for result in json.loads(out)]
+        except (ValueError, AttributeError) as exc:
+            raise D1Error(f"wrangler returned no rows from {self.describe()}: {out[:300]}") from exc
 
-    def query_file(self, path):
-        args = ["execute", self.database, self.where, "--file", str(path), "--json", "--yes"]
-        if self.persist_to:
-            args += ["--persist-to", str(self.persist_to)]
-        out = self._run(args)
-        try:
-            results = json.loads(out)
-        except ValueError as exc:
-            raise D1Error(f"wrangler returned no JSON from {self.describe()}: {out[:300]}") from exc
-        return [result.get("results", []) for result in results]
+    def apply_file(self, path):
+        """One part of the patch: locally one batch, remotely one import; all
+        or nothing either way."""
+        self._run(self._execute_args("--file", str(path)))
+
+    def _execute_args(self, *args):
+        extra = ["--persist-to", str(self.persist_to)] if self.persist_to else []
+        return ["execute", self.database, self.where, *args, "--yes", *extra]
 
     def export(self, tables, output):
         """wrangler d1 export of the tables, schema and data, into output."""
