@@ -116,9 +116,15 @@ def load_sample_backend(db_path):
                         f" values ({', '.join('?' * len(cols))})",
                         values,
                     )
-        for table in ("practice_sessions", "goals", "logbook_entries"):
-            conn.execute(f"delete from {table} where user_id not in (select id from users)")
-        conn.execute(
-            "update logbook_entries set session_id = null"
-            " where session_id not in (select id from practice_sessions)"
-        )
+        drop_orphans(conn)
+
+
+def drop_orphans(conn):
+    """D1 enforces the backend's foreign keys: rows of unknown users go, and a
+    logbook entry's unknown session becomes NULL."""
+    for table in ("practice_sessions", "goals", "logbook_entries"):
+        conn.execute(f"delete from {table} where user_id not in (select id from users)")
+    conn.execute(
+        "update logbook_entries set session_id = null"
+        " where session_id not in (select id from practice_sessions)"
+    )

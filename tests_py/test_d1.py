@@ -308,6 +308,8 @@ def test_a_push_cut_off_halfway_then_pushed_again_converges(tmp_path, template_d
 # --- values the export cannot carry, and a document of 1.5 MB ---------------
 
 BIG_PIECE = "Lágrima — “éè” \\ ünïcödé 🎸 " * 1500  # 64,500 bytes of UTF-8
+# plain text (it goes quoted, not as hex) that SQL splitters trip over
+SPLITTER_BAIT = 'it\'s; -- not a comment /* nor this */ $$ $tag$ "quoted" Begin Commit;'
 TRICKY = "C:\\new folder\nsecond line \\n not a newline\r\n"
 
 
@@ -315,6 +317,7 @@ def test_a_large_document_and_values_the_export_alters_arrive_byte_exact(tmp_pat
     def prepare(conn):
         conn.execute("update goals set description = ? where id = 'goal_002'", (TRICKY,))
         conn.execute("update goals set description = '' where id = 'goal_003'")
+        conn.execute("update goals set title = ? where id = 'goal_004'", (SPLITTER_BAIT,))
 
     d1 = new_d1(tmp_path, template_db, prepare)
     # D1 takes no statement over 100 KB: the 1.5 MB value is grown in pieces
@@ -344,14 +347,15 @@ def test_a_large_document_and_values_the_export_alters_arrive_byte_exact(tmp_pat
     )
     rows = d1.rows(
         f"select entity_id, checksum, {slices} from sync_data"
-        " where entity_id in ('goal_002', 'goal_003')"
+        " where entity_id in ('goal_002', 'goal_003', 'goal_004')"
     )
     for row in rows:
         doc = expected[("goal", row["entity_id"])]
         data = b"".join(bytes.fromhex(v) for k, v in row.items() if k.startswith("s"))
         assert data.decode() == doc["data"]
         assert row["checksum"] == doc["checksum"]
-    assert len(rows) == 2
+    assert len(rows) == 3
+    assert SPLITTER_BAIT.replace('"', '\\"') in expected[("goal", "goal_004")]["data"]
     assert len(expected[("goal", "goal_003")]["data"].encode()) > 1_500_000
     assert d1.rows("select count(*) as n from migration_push_pieces") == [{"n": 0}]
 

@@ -49,7 +49,7 @@ def suspect_values_sql(table, typed_columns):
     """D1 queries, one per column (D1 allows few compound terms): every value
     the export may have altered, as a literal. A REAL column turns an integral
     value back into a real on load; others do not."""
-    key = " || ', ' || ".join(literal(quoted(k)) for k in KEYS[table])
+    key = ", ".join(f"{literal(quoted(k))} as k{i}" for i, k in enumerate(KEYS[table]))
     parts = []
     for col, declared in typed_columns:
         c = quoted(col)
@@ -59,7 +59,7 @@ def suspect_values_sql(table, typed_columns):
             else f" or (typeof({c}) = 'real' and {c} = cast({c} as integer))"
         )
         parts.append(
-            f"select {key} as key, '{col}' as col, {literal(c)} as value from {quoted(table)}"
+            f"select {key}, '{col}' as col, {literal(c)} as value from {quoted(table)}"
             f" where (typeof({c}) = 'text' and instr({c}, '\\') > 0"
             f" and (instr({c}, char(10)) > 0 or instr({c}, char(13)) > 0))"
             f" or (typeof({c}) = 'integer' and ({c} > {BIG} or {c} < -{BIG}))"
@@ -134,7 +134,7 @@ def repair(wrangler, conn, pulled):
     for table, rows in zip(owners, wrangler.query(statements), strict=True):
         key_sql = " and ".join(f"{quoted(k)} is %s" for k in KEYS[table])
         for row in rows:
-            key_values = row["key"].split(", ")
+            key_values = [row[f"k{i}"] for i in range(len(KEYS[table]))]
             conn.execute(
                 f"update {quoted(table)} set {quoted(row['col'])} = {row['value']}"
                 f" where {key_sql % tuple(key_values)}"

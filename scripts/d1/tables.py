@@ -27,14 +27,22 @@ PULLED = (*BACKEND, SYNC_DATA, SEQUENCE, *OWN_TABLES)
 KEYS = {table: ("id",) for table in (*BACKEND, SYNC_DATA, SEQUENCE)}
 KEYS.update({table: spec["key"] for table, spec in OWN_TABLES.items()})
 
-# A value as an SQL literal that survives wrangler and D1 byte for byte: text
-# and blobs as hex (no quote, newline or "BEGIN TRANSACTION" reaches the
-# statement), reals with 17 significant digits.
+# A value as an SQL literal that survives wrangler and D1 byte for byte. Text
+# goes quoted (quote() doubles its quotes) when it is plain: no control
+# character and not the words wrangler edits ("BEGIN TRANSACTION", in any case
+# to be safe); any other text, and blobs, go as hex. Reals get 17 significant
+# digits, which read back as the same double. Every "case" follows a "(":
+# wrangler's statement splitter takes " case " for the start of a block that
+# only an upper-case " END " closes, and would glue the statements after it.
+CONTROL = "'*[' || char(" + ", ".join(str(n) for n in range(1, 32)) + ") || ']*'"
 LITERAL = (
     "(case typeof({v}) when 'null' then 'null'"
     " when 'integer' then cast({v} as text)"
     " when 'real' then printf('%!.17g', {v})"
-    " when 'text' then 'cast(x''' || hex({v}) || ''' as text)'"
+    " when 'text' then (case when instr({v}, char(0)) = 0"
+    f" and not {{v}} glob {CONTROL}"
+    " and instr(upper({v}), 'BEGIN ' || 'TRANSACTION') = 0 then quote({v})"
+    " else 'cast(x''' || hex({v}) || ''' as text)' end)"
     " else 'x''' || hex({v}) || '''' end)"
 )
 

@@ -1,0 +1,129 @@
+"""Time the D1 round trip (make d1-pull, d1-migrate, d1-push) on wrangler's
+local D1 holding the benchmark's backend, then again after 1% of the rows
+changed in D1. Prints a Markdown table for docs/benchmarks.md.
+
+    .venv/bin/python benchmarks/d1_round_trip.py [--logbook 100000 --goals 10000
+        --sessions 10000 --users 1000] [--folder /tmp/d1-bench]
+
+The local D1 is filled through wrangler in statements of at most 100 KB, as
+D1 takes them; that setup is not timed.
+"""
+
+import argparse
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(PROJECT_DIR / "tests_py"))
+
+from d1_local import LocalD1, drop_orphans  # noqa: E402
+from production_shape import make_production_shaped_sqlite  # noqa: E402
+
+CHANGE_1_PERCENT = [
+    "update logbook_entries set notes = coalesce(notes, '') || ' (edited)',"
+    " updated_at = updated_at + 1 where rowid % 100 = 0",
+    "update goals set title = title || ' (edited)', updated_at = updated_at + 1"
+    " where rowid % 100 = 0",
+    "update practice_sessions set notes_attempted = coalesce(notes_attempted, 0) + 1"
+    " where rowid % 100 = 0",
+]
+
+
+def fill(d1, seed, folder):
+    """The seed file's tables into D1, in files of about 20 MB."""
+    with sqlite3.connect(seed) as conn:
+        lines = [
+            line
+            for line in conn.iterdump()
+            if line not in ("BEGIN TRANSACTION;", "COMMIT;") and "sqlite_sequence" not in line
+        ]
+    rank = {"CREATE TABLE": 0, "INSERT INTO": 1}
+    lines.sort(key=lambda line: rank.get(line[:12].upper().rstrip(), 2))
+    batch, size, number = ["PRAGMA defer_foreign_keys = true;"], 0, 0
+    for line in [*lines, None]:
+        if line is None or size > 20_000_000:
+            number += 1
+            path = folder / f"fill-{number}.sql"
+            path.write_text("\n".join(batch) + "\n")
+            d1.execute_file(path)
+            path.unlink()
+            batch, size = ["PRAGMA defer_foreign_keys = true;"], 0
+        if line is not None:
+            batch.append(line)
+            size += len(line)
+
+
+def timed(d1, target):
+    started = time.monotonic()
+    proc = subprocess.run(
+        ["make", "--no-print-directory", target],
+        cwd=PROJECT_DIR,
+        env=d1.make_env(),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if proc.returncode != 0:
+        sys.exit(f"make {target} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    summary = [line for line in proc.stdout.splitlines() if line.startswith(("d1-", "migration "))]
+    return time.monotonic() - started, summary
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--logbook", type=int, default=100_000)
+    parser.add_argument("--goals", type=int, default=10_000)
+    parser.add_argument("--sessions", type=int, default=10_000)
+    parser.add_argument("--users", type=int, default=1_000)
+    parser.add_argument("--folder", default="/tmp/d1-bench")
+    args = parser.parse_args()
+    folder = Path(args.folder)
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    seed = folder / "seed.db"
+    subprocess.run(
+        [
+            sys.executable,
+            str(PROJECT_DIR / "benchmarks" / "generate_backend.py"),
+            "build",
+            str(seed),
+            "--users",
+            str(args.users),
+            "--logbook",
+            str(args.logbook),
+            "--goals",
+            str(args.goals),
+            "--sessions",
+            str(args.sessions),
+        ],
+        check=True,
+        env=dict(os.environ, DO_NOT_TRACK="1"),
+    )
+    make_production_shaped_sqlite(seed)
+    with sqlite3.connect(seed) as conn:
+        drop_orphans(conn)
+    d1 = LocalD1(folder / "app")
+    fill(d1, seed, folder)
+    rows = args.logbook + args.goals + args.sessions
+    results = []
+    for label in ("initial", "1% changed"):
+        if label != "initial":
+            d1.execute(";\n".join(CHANGE_1_PERCENT))
+        for step in ("d1-pull", "d1-migrate", "d1-push"):
+            seconds, summary = timed(d1, step)
+            results.append((label, step, seconds, summary[-1] if summary else ""))
+            print(f"{label} {step}: {seconds:.1f} s", flush=True)
+    print(f"\n{rows:,} backend rows, wrangler's local D1\n")
+    print("| run | step | seconds | what it printed |")
+    print("| --- | --- | ---: | --- |")
+    for label, step, seconds, summary in results:
+        print(f"| {label} | `make {step}` | {seconds:.1f} | {summary[:160]} |")
+
+
+if __name__ == "__main__":
+    main()
