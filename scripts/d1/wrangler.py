@@ -101,7 +101,13 @@ class Wrangler:
             if batch and (
                 statement is None or len(";\n".join([*batch, statement])) > COMMAND_LIMIT
             ):
-                results += self._command(";\n".join(batch))
+                answers = self._command(";\n".join(batch))
+                if len(answers) != len(batch):
+                    raise D1Error(
+                        f"wrangler answered {len(answers)} of {len(batch)} statements: its"
+                        " statement splitter glued some together. Nothing more was sent."
+                    )
+                results += answers
                 batch = []
             if statement is not None:
                 batch.append(statement)
