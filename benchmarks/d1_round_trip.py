@@ -1,6 +1,7 @@
 """Time the D1 round trip (make d1-pull, d1-migrate, d1-push) on wrangler's
 local D1 holding the benchmark's backend, then again after 1% of the rows
-changed in D1. Prints a Markdown table for docs/benchmarks.md.
+changed in D1. Writes its section of docs/benchmarks.md (--out), from its
+heading to the end of the page; benchmarks/run_benchmark.py keeps it.
 
     .venv/bin/python benchmarks/d1_round_trip.py [--logbook 100000 --goals 10000
         --sessions 10000 --users 1000] [--folder /tmp/d1-bench]
@@ -24,6 +25,8 @@ sys.path.insert(0, str(PROJECT_DIR / "tests_py"))
 from d1_local import LocalD1, drop_orphans  # noqa: E402
 from production_shape import make_production_shaped_sqlite  # noqa: E402
 
+D1_SECTION = "## The D1 round trip"
+
 CHANGE_1_PERCENT = [
     "update logbook_entries set notes = coalesce(notes, '') || ' (edited)',"
     " updated_at = updated_at + 1 where rowid % 100 = 0",
@@ -42,8 +45,18 @@ def fill(d1, seed, folder):
             for line in conn.iterdump()
             if line not in ("BEGIN TRANSACTION;", "COMMIT;") and "sqlite_sequence" not in line
         ]
-    rank = {"CREATE TABLE": 0, "INSERT INTO": 1}
-    lines.sort(key=lambda line: rank.get(line[:12].upper().rstrip(), 2))
+    # parents before children: each file is checked for foreign keys on its own
+    parents = ["users", "practice_sessions", "goals", "logbook_entries"]
+
+    def rank(line):
+        if line.startswith("CREATE TABLE"):
+            return (0, 0)
+        if line.startswith("INSERT INTO"):
+            table = line.split('"')[1]
+            return (1, parents.index(table) if table in parents else len(parents))
+        return (2, 0)
+
+    lines.sort(key=rank)
     batch, size, number = ["PRAGMA defer_foreign_keys = true;"], 0, 0
     for line in [*lines, None]:
         if line is None or size > 20_000_000:
@@ -81,6 +94,7 @@ def main():
     parser.add_argument("--sessions", type=int, default=10_000)
     parser.add_argument("--users", type=int, default=1_000)
     parser.add_argument("--folder", default="/tmp/d1-bench")
+    parser.add_argument("--out", default=str(PROJECT_DIR / "docs" / "benchmarks.md"))
     args = parser.parse_args()
     folder = Path(args.folder)
     shutil.rmtree(folder, ignore_errors=True)
@@ -118,11 +132,30 @@ def main():
             seconds, summary = timed(d1, step)
             results.append((label, step, seconds, summary[-1] if summary else ""))
             print(f"{label} {step}: {seconds:.1f} s", flush=True)
-    print(f"\n{rows:,} backend rows, wrangler's local D1\n")
-    print("| run | step | seconds | what it printed |")
-    print("| --- | --- | ---: | --- |")
+    command = "`.venv/bin/python benchmarks/d1_round_trip.py" + (
+        "".join(f" {a}" for a in sys.argv[1:]) + "`"
+    )
+    lines = [
+        D1_SECTION,
+        "",
+        f"Measured on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} with {command}, on"
+        f" wrangler's local D1 (workerd, the same machine): {rows:,} backend rows"
+        f" ({args.logbook:,} logbook entries, {args.goals:,} goals, {args.sessions:,} practice"
+        f" sessions, {args.users:,} users) in production's shape, then 1% of each table"
+        " changed in D1. Each time is the whole `make` command, wrangler's start-ups included.",
+        "",
+        "| run | step | seconds | what it printed |",
+        "| --- | --- | ---: | --- |",
+    ]
     for label, step, seconds, summary in results:
-        print(f"| {label} | `make {step}` | {seconds:.1f} | {summary[:160]} |")
+        cut = summary.split(": ", 1)[-1][:200].replace("|", "\\|")
+        lines.append(f"| {label} | `make {step}` | {seconds:.1f} | {cut} |")
+    lines.append("")
+    page = Path(args.out)
+    old = page.read_text() if page.exists() else ""
+    kept = old[: old.index(D1_SECTION)] if D1_SECTION in old else old
+    page.write_text(kept.rstrip("\n") + "\n\n" + "\n".join(lines))
+    print("\n".join(lines))
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ log=${2:-logs/weekly_sync_${target}.log}
 
 # Everything goes to the log; the terminal (or cron's mail) gets what an
 # operator reads: the summary, rejects, the API's rows, warnings and failures.
-quiet='(This version of dbt is deprecated| START | PASS | OK hook| OK created|NO-OP|Running with dbt|Registered adapter|Found [0-9]|Concurrency:|^[0-9:]+ *$|^$|^make\[|^\.venv/bin/|^vars=|^file=)'
+quiet='(This version of dbt is deprecated| START | PASS | OK hook| OK created|NO-OP|Running with dbt|Registered adapter|Found [0-9]|Concurrency:|^[0-9:]+ *$|^$|^make\[|^\.venv/bin/|^vars=|^file=|^mkdir -p |^ln -sf )'
 
 # run_logged STEP...: one step, into the log and, filtered, to the terminal
 run_logged() {

@@ -24,8 +24,9 @@ ENV = dict(os.environ, WRANGLER_SEND_METRICS="false", NO_COLOR="1", CI="1")
 
 
 class LocalD1:
-    def __init__(self, folder, name="practice"):
+    def __init__(self, folder, name="practice", persist_to=None):
         self.folder = Path(folder)
+        self.persist_to = persist_to
         self.folder.mkdir(parents=True, exist_ok=True)
         self.name = name
         self.config = self.folder / "wrangler.toml"
@@ -42,6 +43,7 @@ class LocalD1:
             "D1_DATABASE": self.name,
             "WRANGLER_CONFIG": str(self.config),
             "D1_FILE": str(self.folder / "pulled" / f"{self.name}.db"),
+            **({"D1_PERSIST_TO": str(self.persist_to)} if self.persist_to else {}),
             **{k: str(v) for k, v in extra.items()},
         }
 
@@ -59,8 +61,9 @@ class LocalD1:
         return proc.stdout
 
     def execute_file(self, path):
+        state = ["--persist-to", str(self.persist_to)] if self.persist_to else []
         return json.loads(
-            self._wrangler("execute", self.name, "--local", "--file", str(path), "--json")
+            self._wrangler("execute", self.name, "--local", "--file", str(path), "--json", *state)
         )
 
     def execute(self, sql):
@@ -94,7 +97,8 @@ class LocalD1:
         export = self.folder / "export.sql"
         self._wrangler("export", self.name, "--local", "--output", str(export))
         Path(path).unlink(missing_ok=True)
-        subprocess.run(["sqlite3", str(path)], input=f".read '{export}'\n", check=True, text=True)
+        load = f"pragma journal_mode = off;\nbegin;\n.read '{export}'\ncommit;\n"
+        subprocess.run(["sqlite3", str(path)], input=load, check=True, text=True)
         return path
 
 

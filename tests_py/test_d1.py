@@ -54,17 +54,20 @@ def d1_tool(d1, step, cwd=PROJECT_DIR, **env):
     )
 
 
-def new_d1(folder, template_db, prepare=None):
-    """A local D1 in production's shape holding the sample backend."""
+def new_d1(folder, template_db, prepare=None, persist_to=None, shape="production"):
+    """A local D1 holding the sample backend, in production's shape; or with
+    seq but no sync_sequence ("no sequence"), or the contract's first shape
+    ("original": no seq, no device_id, no script history)."""
     Path(folder).mkdir(parents=True, exist_ok=True)
     seed = Path(folder) / "seed.db"
     shutil.copy(template_db, seed)
-    make_production_shaped_sqlite(seed)
+    if shape != "original":
+        make_production_shaped_sqlite(seed, with_sequence_table=shape == "production")
     load_sample_backend(seed)
     if prepare:
         with sqlite3.connect(seed) as conn:
             prepare(conn)
-    d1 = LocalD1(Path(folder) / "app")
+    d1 = LocalD1(Path(folder) / "app", persist_to=persist_to)
     d1.load_sqlite(seed)
     return d1
 
@@ -158,6 +161,7 @@ def round_trip(tmp_path_factory, template_db):
     # a backend edit; the migration plans it on the pulled file ...
     d1.execute("update goals set title = 'Clair de Lune, all of it' where id = 'goal_001'")
     d1.execute("update goals set title = 'Sight-read every day' where id = 'goal_005'")
+    d1.execute("update goals set deleted_at = '2026-11-20 10:00:00' where id = 'goal_006'")
     make(d1, "d1-pull")
     out["migrate"] = make(d1, "d1-migrate")
     # ... and before the push, the app edits goal_001 and inserts its own row
@@ -213,7 +217,10 @@ def test_pushing_the_same_patch_again_changes_nothing(round_trip):
 
 
 def test_the_patch_of_a_backend_edit_names_only_the_edited_rows(round_trip):
-    assert "sync_data 0 insert(s), 2 update(s)" in round_trip["migrate"].stdout
+    assert (
+        "sync_data 0 insert(s), 3 update(s) (of which 1 tombstone(s), 0 revival(s))"
+        in round_trip["migrate"].stdout
+    )
 
 
 def test_an_api_write_between_migrate_and_push_survives_and_is_reported(round_trip):
@@ -224,7 +231,7 @@ def test_an_api_write_between_migrate_and_push_survives_and_is_reported(round_tr
     assert rows[("goal", "goal_001")]["checksum"] == checksum
     assert rows[("goal", "goal_001")]["device_id"] == "phone-1"
     out = round_trip["push"].stdout
-    assert "1 applied, 1 skipped" in out
+    assert "2 applied, 1 skipped" in out
     assert "skipped, changed in D1 since the pull: u_alice/goal/goal_001" in out
     # its ledger entry did not move; goal_005's did
     ledger = {(r[1], r[2]): r for r in round_trip["after_push"][1]["migration_ledger"]}
@@ -242,7 +249,12 @@ def test_the_push_takes_seq_from_d1_at_push_time(round_trip):
     assert before[("logbook_entry", "le_phone_1")]["seq"] == 56
     assert after[("goal", "goal_005")]["seq"] == 57
     assert after[("goal", "goal_005")]["version"] == 2
-    assert round_trip["after_push"][1]["sync_sequence"] == [(1, 57)]
+    # the backend's soft delete: a tombstone, data kept, the next number
+    tombstone, was = after[("goal", "goal_006")], before[("goal", "goal_006")]
+    assert (tombstone["seq"], tombstone["version"]) == (58, 2)
+    assert tombstone["deleted_at"] is not None and was["deleted_at"] is None
+    assert tombstone["data"] == was["data"]
+    assert round_trip["after_push"][1]["sync_sequence"] == [(1, 58)]
     seqs = [r["seq"] for r in after.values()]
     assert len(seqs) == len(set(seqs))
 
@@ -254,7 +266,7 @@ def test_the_next_sync_settles_the_skipped_row_by_the_contract(round_trip):
     # both changed: backend_wins writes the backend's document, keeps the app's
     assert rows[("goal", "goal_001")]["data"] == expected[("goal", "goal_001")]["data"]
     assert rows[("goal", "goal_001")]["version"] == 3
-    assert rows[("goal", "goal_001")]["seq"] == 58
+    assert rows[("goal", "goal_001")]["seq"] == 59
     assert rows[("goal", "goal_001")]["device_id"] is None
     conflicts = tables["migration_conflicts"]
     assert [(c[1], c[2], c[3], c[4], c[9], c[10]) for c in conflicts] == [
@@ -262,7 +274,7 @@ def test_the_next_sync_settles_the_skipped_row_by_the_contract(round_trip):
     ]
     # the app's own row is never touched
     assert rows[("logbook_entry", "le_phone_1")]["data"] == round_trip["api_row"]
-    assert tables["sync_sequence"] == [(1, 58)]
+    assert tables["sync_sequence"] == [(1, 59)]
     assert_contract_rows(snap)
 
 
@@ -439,3 +451,32 @@ def test_filters_reach_d1_through_the_d1_commands(tmp_path, template_db):
     assert keys
     assert {r[1] for r in tables["sync_data"]} == {"u_bruno"}
     assert_contract_rows(snap, expected_keys=keys)
+
+
+def test_a_local_d1_kept_elsewhere_is_reached_through_d1_persist_to(tmp_path, template_db):
+    """d1 export has no --persist-to: the pull still reads the chosen state."""
+    d1 = new_d1(tmp_path, template_db, persist_to=tmp_path / "state")
+    synced = make(d1, "d1-sync", ENTITIES="practice_session")
+    assert "sync_data 12 insert(s)" in synced.stdout
+    assert d1.rows("select count(*) as n, max(seq) as top from sync_data") == [{"n": 12, "top": 12}]
+    assert not (d1.folder / ".wrangler").exists()
+
+
+@pytest.mark.parametrize("shape", ["no sequence", "original"])
+def test_older_shapes_of_d1(tmp_path, template_db, shape):
+    d1 = new_d1(tmp_path, template_db, shape=shape)
+    make(d1, "d1-sync", ENTITIES="goal")
+    tables = {r["name"] for r in d1.rows("select name from sqlite_master where type = 'table'")}
+    if shape == "original":
+        assert "sync_sequence" not in tables
+        rows = d1.rows("select count(*) as n from sync_data")
+        assert rows == [{"n": 12}]
+    else:
+        # created by the push from D1's largest seq, then moved on by the writes
+        assert d1.rows("select * from sync_sequence") == [{"id": 1, "current_value": 12}]
+        assert d1.rows("select min(seq) as low, max(seq) as top from sync_data") == [
+            {"low": 1, "top": 12}
+        ]
+    assert {"migration_ledger", "migration_runs", "migration_rejects"} <= tables
+    again = make(d1, "d1-sync", ENTITIES="goal")
+    assert "sync_data 0 insert(s), 0 update(s)" in again.stdout

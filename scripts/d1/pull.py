@@ -46,26 +46,24 @@ def real_affinity(declared):
 
 
 def suspect_values_sql(table, typed_columns):
-    """D1 queries, one per column (D1 allows few compound terms): every value
-    the export may have altered, as a literal. A REAL column turns an integral
-    value back into a real on load; others do not."""
+    """D1 query, one scan of the table: the key of every row holding a value
+    the export may alter, and each such value as a literal (v<i>, NULL for the
+    columns whose value is safe). A REAL column turns an integral value back
+    into a real on load; other columns do not."""
     key = ", ".join(f"{literal(quoted(k))} as k{i}" for i, k in enumerate(KEYS[table]))
-    parts = []
-    for col, declared in typed_columns:
+    conditions, values = [], []
+    for i, (col, declared) in enumerate(typed_columns):
         c = quoted(col)
-        real_check = (
-            ""
-            if real_affinity(declared)
-            else f" or (typeof({c}) = 'real' and {c} = cast({c} as integer))"
-        )
-        parts.append(
-            f"select {key}, '{col}' as col, {literal(c)} as value from {quoted(table)}"
-            f" where (typeof({c}) = 'text' and instr({c}, '\\') > 0"
+        condition = (
+            f"(typeof({c}) = 'text' and instr({c}, '\\') > 0"
             f" and (instr({c}, char(10)) > 0 or instr({c}, char(13)) > 0))"
             f" or (typeof({c}) = 'integer' and ({c} > {BIG} or {c} < -{BIG}))"
-            f"{real_check}"
         )
-    return parts
+        if not real_affinity(declared):
+            condition += f" or (typeof({c}) = 'real' and {c} = cast({c} as integer))"
+        conditions.append(f"({condition})")
+        values.append(f"(case when {condition} then {literal(c)} end) as v{i}")
+    return f"select {key}, {', '.join(values)} from {quoted(table)} where {' or '.join(conditions)}"
 
 
 def fingerprint_sql(table, cols):
@@ -111,7 +109,11 @@ def d1_tables(wrangler):
 def load(export_file, path):
     proc = subprocess.run(
         ["sqlite3", "-bail", str(path)],
-        input=f".read '{export_file}'\n",
+        # one transaction, no journal: a fresh file that is thrown away on failure
+        input=(
+            "pragma journal_mode = off;\npragma synchronous = off;\nbegin;\n"
+            f".read '{export_file}'\ncommit;\n"
+        ),
         capture_output=True,
         text=True,
         check=False,
@@ -125,21 +127,19 @@ def load(export_file, path):
 
 def repair(wrangler, conn, pulled):
     """Overwrite the values the export may have altered with D1's own."""
-    statements, owners = [], []
-    for table, typed in pulled.items():
-        for statement in suspect_values_sql(table, typed):
-            statements.append(statement)
-            owners.append(table)
+    statements = [suspect_values_sql(table, typed) for table, typed in pulled.items()]
     repaired = 0
-    for table, rows in zip(owners, wrangler.query(statements), strict=True):
+    for (table, typed), rows in zip(pulled.items(), wrangler.query(statements), strict=True):
         key_sql = " and ".join(f"{quoted(k)} is %s" for k in KEYS[table])
         for row in rows:
-            key_values = [row[f"k{i}"] for i in range(len(KEYS[table]))]
-            conn.execute(
-                f"update {quoted(table)} set {quoted(row['col'])} = {row['value']}"
-                f" where {key_sql % tuple(key_values)}"
-            )
-            repaired += 1
+            key_values = tuple(row[f"k{i}"] for i in range(len(KEYS[table])))
+            for i, (col, _) in enumerate(typed):
+                if row[f"v{i}"] is not None:
+                    conn.execute(
+                        f"update {quoted(table)} set {quoted(col)} = {row[f'v{i}']}"
+                        f" where {key_sql % key_values}"
+                    )
+                    repaired += 1
     return repaired
 
 
