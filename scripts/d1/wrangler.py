@@ -63,7 +63,8 @@ class Wrangler:
 
     def _run(self, args, config=None):
         env = dict(os.environ, WRANGLER_SEND_METRICS="false", NO_COLOR="1", CI="1")
-        env.setdefault("WRANGLER_LOG_PATH", str(PROJECT_DIR / "logs" / "wrangler"))
+        # one file, appended to, not a file per call
+        env.setdefault("WRANGLER_LOG_PATH", str(PROJECT_DIR / "logs" / "wrangler.log"))
         command = [str(WRANGLER), "d1", *args, "--config", str(config or self.config)]
         proc = subprocess.run(
             command, cwd=PROJECT_DIR, env=env, capture_output=True, text=True, check=False
