@@ -67,10 +67,10 @@ $(EXT_DIR)/crypto.so: $(VENV)/.installed
 	mkdir -p $(EXT_DIR)
 	ln -sf "$$(readlink -f $(VENV)/lib/python3*/site-packages/sqlite_sqlean/crypto.so)" $@
 
-$(EXT_DIR)/js_json.so: extensions/sqlite/js_json.c $(VENV)/.installed
+$(EXT_DIR)/js_json.so: extensions/sqlite/js_json.c extensions/sqlite/row_functions.c $(VENV)/.installed
 	@test -f /usr/include/sqlite3ext.h || { apt-get update -qq && apt-get install -y -qq libsqlite3-dev; }
 	mkdir -p $(EXT_DIR)
-	gcc -O2 -Wall -Wextra -shared -fPIC -o $@ $<
+	gcc -O2 -Wall -Wextra -shared -fPIC -o $@ extensions/sqlite/js_json.c extensions/sqlite/row_functions.c
 
 # Cloudflare's wrangler, pinned by package-lock.json, for the D1 round trip.
 # Node and npm come from Debian's packages where missing.

@@ -14,6 +14,14 @@ It runs dbt-core's own CLI after two checks that dbt cannot make itself:
 - A database or work file that is not SQLite fails inside dbt-sqlite's
   connect with a bare "file is not a database"; it is named here instead
   (scripts/check_sqlite_files.py).
+
+And one change to what dbt-core remembers between runs: its partial parsing
+keys the parsed project on the profile's connection info, which for
+dbt-sqlite holds the database paths, so every new SYNC_DB_PATH (staging then
+prod, a benchmark's copy, a test's scratch file) cost a full parse, 3 to 5 s.
+The paths are read only when a connection opens or a hook runs, never while
+the project is parsed, so the launcher leaves them out of that key
+(keep_parse_across_paths).
 """
 
 import importlib.util
@@ -119,6 +127,35 @@ def refuse_unreadable_database(args, root):
         sys.exit(code)
 
 
+def keep_parse_across_paths():
+    """Partial parsing stays valid when only the database paths change.
+
+    dbt-core hashes credentials.connection_info() into the parsed manifest's
+    profile_hash; dbt-sqlite lists schemas_and_paths and schema_directory in
+    it. Only that hash leaves them out: `dbt debug` still prints every key.
+    """
+    try:
+        from dbt.adapters.sqlite.connections import SQLiteCredentials
+        from dbt.parser.manifest import ManifestLoader
+    except ImportError:
+        return
+    shown = SQLiteCredentials._connection_keys
+    build = ManifestLoader.build_manifest_state_check
+
+    def build_without_paths(self):
+        SQLiteCredentials._connection_keys = lambda credentials: [
+            key
+            for key in shown(credentials)
+            if key not in ("schemas_and_paths", "schema_directory")
+        ]
+        try:
+            return build(self)
+        finally:
+            SQLiteCredentials._connection_keys = shown
+
+    ManifestLoader.build_manifest_state_check = build_without_paths
+
+
 def main():
     args = sys.argv[1:]
     cwd = Path.cwd()
@@ -136,6 +173,7 @@ def main():
         # a fresh clone has no data/ folder for the default dev database
         (root / "data").mkdir(exist_ok=True)
 
+    keep_parse_across_paths()
     from dbt.cli.main import cli
 
     sys.argv[0] = "dbt"

@@ -340,7 +340,11 @@ def date_back_sources(project):
     if not all(stamp.exists() for stamp in stamps):
         return
     oldest = min(stamp.stat().st_mtime for stamp in stamps) - 1
-    for name in ["requirements.txt", "extensions/sqlite/js_json.c"]:
+    for name in [
+        "requirements.txt",
+        "extensions/sqlite/js_json.c",
+        "extensions/sqlite/row_functions.c",
+    ]:
         if (project / name).stat().st_mtime > oldest:
             os.utime(project / name, (oldest, oldest))
 

@@ -475,3 +475,24 @@ def test_a_dev_database_other_than_the_default_gets_no_sample_rows(db):
     proc = run_dbt(db, "build", expect_ok=False)
     assert "the backend table practice_sessions is missing" in proc.stdout
     assert file_digest(db) == before
+
+
+def test_a_new_database_path_keeps_partial_parsing(template_db, tmp_path):
+    """Issue 17: the launcher leaves the database paths out of dbt's parse key,
+    so staging then prod, or any new file, costs no full parse; the run still
+    writes the file it was given."""
+    target = tmp_path / "dbt-target"
+    logs = tmp_path / "logs"
+    paths = [tmp_path / "first.db", tmp_path / "second.db"]
+    outputs = []
+    for path in paths:
+        shutil.copy(template_db, path)
+        shutil.rmtree(logs, ignore_errors=True)
+        run_dbt(path, "run", "--target", "prod", env={"DBT_TARGET_PATH": target})
+        outputs.append((logs / "dbt.log").read_text())
+    assert "Partial parsing enabled" not in outputs[0]
+    assert "Partial parsing enabled, no changes found, skipping parsing" in outputs[1]
+    assert "Unable to do partial parsing" not in outputs[1]
+    for path in paths:
+        with sqlite3.connect(path) as conn:
+            assert conn.execute("select count(*) from migration_runs").fetchone()[0] == 3

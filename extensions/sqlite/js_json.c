@@ -501,6 +501,8 @@ static void js_json_func(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
     sqlite3_free(p.scratch.data);
 }
 
+int register_row_functions(sqlite3 *db); /* row_functions.c */
+
 #ifdef _WIN32
 __declspec(dllexport)
 #endif
@@ -510,5 +512,6 @@ int sqlite3_jsjson_init(sqlite3 *db, char **err, const sqlite3_api_routines *api
     int flags = SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS;
     int rc = sqlite3_create_function(db, "js_number", 1, flags, NULL, js_number_func, NULL, NULL);
     if (rc == SQLITE_OK) rc = sqlite3_create_function(db, "js_json", 1, flags, NULL, js_json_func, NULL, NULL);
+    if (rc == SQLITE_OK) rc = register_row_functions(db);
     return rc;
 }

@@ -3,14 +3,14 @@
     the work file (SQLite) or the work schema (PostgreSQL), so that a re-run
     builds only the documents of the backend rows that changed since.
     A cached document is reused while the backend row's fingerprint is the
-    one it was built from. The fingerprint covers every backend column
-    (quote() tells NULL, '', 5 and '5' apart) and the compiled SQL of the
+    one it was built from. The fingerprint (row_fingerprint) covers every
+    backend column (NULL, '', 5 and '5' apart) and the compiled SQL of the
     document, so a change to a model or a macro rebuilds every document.
     sync_data is still compared with every document's checksum on every run
     (see sync_upsert), so a row the API changed is never missed.
     On PostgreSQL the fingerprint also covers the SQL functions of
     install_js_functions. After an upgrade of SQLite's C extension
-    (extensions/sqlite/js_json.c), which no SQL text shows, rebuild the cache
+    (extensions/sqlite/*.c), which no SQL text shows, rebuild the cache
     once: `dbt run --full-refresh --select intermediate`.
 #}
 
@@ -87,9 +87,8 @@ changed as (
       document (any text that changes whenever the output can change).
 #}
 {% macro source_fingerprint(columns, transformation) -%}
-    {{ sha256_hex(
-        sql_string(local_md5(transformation ~ install_js_functions()))
-        ~ " || ',' || " ~ literal_list(columns)
+    {{ row_fingerprint(
+        sql_string(local_md5(transformation ~ install_js_functions())), columns
     ) }}
 {%- endmacro %}
 
@@ -118,11 +117,13 @@ changed as (
 {#
     The cached documents whose backend row is still there, in the run's
     scope, each with backend_deleted (1: the row is soft-deleted; its
-    document is still built, the merge compares with it): a deleted row's document stays in the cache until the merge
-    forgets it (forget_stale_documents), and must not be merged meanwhile.
-    An uncorrelated `in`: the live keys are read once into an index (SQLite
-    would scan a CTE it materializes for every cached row), and two equal
-    rows without an id still match their one cached document once.
+    document is still built, the merge compares with it): a deleted row's
+    document stays in the cache until the merge forgets it
+    (forget_stale_documents), and must not be merged meanwhile.
+    The live keys are grouped once (two equal rows without an id still match
+    their one cached document once) and joined: the staging model is read
+    once, so SQLite does not copy every backend column into a temp table,
+    as it does for a CTE read twice.
     Arguments:
     - documents: the documented model (the cache)
     - staged: its staging model (the backend rows of the run's scope)
@@ -135,19 +136,16 @@ changed as (
     {%- endfor -%}
     select
         cached.*,
-        case
-            when cached.entity_key in (
-                select {{ entity_key('live.id', live_columns) }}
-                from {{ staged }} as live
-                where live.is_deleted = 1
-            ) then 1
-            else 0
-        end as backend_deleted
+        live_keys.backend_deleted
     from {{ documents }} as cached
-    where cached.entity_key in (
-        select {{ entity_key('live.id', live_columns) }}
+    inner join (
+        select
+            {{ entity_key('live.id', live_columns) }} as entity_key,
+            max(live.is_deleted) as backend_deleted
         from {{ staged }} as live
-    )
+        group by {{ entity_key('live.id', live_columns) }}
+    ) as live_keys
+        on cached.entity_key = live_keys.entity_key
 {%- endmacro %}
 
 {#

@@ -161,16 +161,8 @@
         from {{ target.schema }}.sync_data as synced
         where
             {{ run_scope_where('synced') }}
-            {%- for entity_type in sync_entity_types() %}
-            and not exists (
-                select 1
-                from {{ target.schema }}.{{ entity_tables[entity_type] }} as backend
-                where
-                    synced.entity_type = {{ sql_string(entity_type) }}
-                    and backend.id = synced.entity_id
-                    and backend.user_id = synced.user_id
-            )
-            {%- endfor %}
+            {#- the ledger first: it names almost every row, and SQLite tries
+                the conditions in the order written -#}
             {%- if migration_ledger_relation().identifier in tables %}
             and not exists (
                 select 1
@@ -181,6 +173,16 @@
                     and owned.entity_id = synced.entity_id
             )
             {%- endif %}
+            {%- for entity_type in sync_entity_types() %}
+            and not exists (
+                select 1
+                from {{ target.schema }}.{{ entity_tables[entity_type] }} as backend
+                where
+                    synced.entity_type = {{ sql_string(entity_type) }}
+                    and backend.id = synced.entity_id
+                    and backend.user_id = synced.user_id
+            )
+            {%- endfor %}
     ) as ranked
     where position <= {{ summary_sample_size() }}
     order by entity_type, position
