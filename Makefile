@@ -17,7 +17,9 @@ export DO_NOT_TRACK := 1
 # Shortcuts of the old scripts (migrate:sync:dry, migrate:sync, ...):
 #   make dry-run|migrate TARGET=dev|staging|prod USER_ID=... ENTITIES=goal,practice_session
 #   make rollback ENTITY=goal|USER_ID=...|ALL=1 CONFIRM=1 [DRY_RUN=1]
-export USER_ID ENTITIES ENTITY DRY_RUN ALL CONFIRM
+# Given on the command line or in the environment, these reach the recipes'
+# environment as they are (make passes exactly those); nothing is exported
+# when they are not given, so that "given but blank" stays visible.
 
 # Where make's dbt commands point: SYNC_DB_PATH, else the dev database.
 DB_PATH = $(or $(SYNC_DB_PATH),data/dev.db)
@@ -31,9 +33,16 @@ PROD_BUILD = $(DBT) build --target $(TARGET) --exclude-resource-type unit_test
 MISSPELT_VARS := USERID USER USERS USER_IDS ENTITY_TYPE ENTITY_TYPES ENTITYS TYPE TYPES \
   DRYRUN DRY TARGETS ENV DB DB_PATH SYNC_DB
 GIVEN_MISSPELT = $(strip $(foreach v,$(MISSPELT_VARS),$(if $(filter command line,$(origin $(v))),$(v))))
-check-make-vars: ## refuse a misspelt variable (USERID=, ENTITY_TYPES=, ...) or an unknown TARGET
+# A filter given but blank (USER_ID=$$unset, 'USER_ID=$$x', ENTITIES= , ) would
+# be dropped and widen the run to every user or entity type.
+comma := ,
+FILTER_VARS := USER_ID ENTITIES ENTITY
+GIVEN_BLANK = $(strip $(foreach v,$(FILTER_VARS),$(if $(filter command line environment,$(origin $(v))),$(if $(strip $(subst $(comma), ,$($(v)))),,$(v)))))
+check-make-vars: ## refuse a misspelt variable (USERID=, ENTITY_TYPES=, ...), a blank filter (USER_ID=) or an unknown TARGET
 	@if [ -n "$(GIVEN_MISSPELT)" ]; then \
 	  echo "make: $(GIVEN_MISSPELT)= is not a variable of this Makefile, so it would be ignored and the run would widen to every row; nothing was run. Use USER_ID=, ENTITIES= (or ENTITY=), DRY_RUN=1, TARGET= and SYNC_DB_PATH= (make help lists them)." >&2; exit 2; fi
+	@if [ -n "$(GIVEN_BLANK)" ]; then \
+	  echo "make: $(foreach v,$(GIVEN_BLANK),$(v)=) given but blank, which would widen the run to every row; nothing was run. Leave the variable out to cover everything, or give it a value." >&2; exit 2; fi
 	@case "$(TARGET)" in dev|staging|prod|postgres) ;; \
 	  *) echo "make: TARGET=$(TARGET) is not a target of profiles.yml; use dev, staging, prod or postgres." >&2; exit 2 ;; esac
 
@@ -81,7 +90,7 @@ node_modules/.installed: package.json package-lock.json
 
 setup: $(VENV)/.installed $(VENV)/.launcher $(EXT_DIR)/crypto.so $(EXT_DIR)/js_json.so node_modules/.installed ## the virtual environment, pinned packages, dbt launcher, C extension, wrangler (SYSTEM_PYTHON)
 
-run: setup ## the main job on the embedded dev database data/dev.db: sample backend, migrate, test
+run: setup check-make-vars ## the main job on the embedded dev database data/dev.db: sample backend, migrate, test
 	mkdir -p data
 	$(DBT) build --target dev
 
@@ -154,21 +163,18 @@ verify: setup check-db ## the verification queries, every check with its verdict
 # The D1 round trip (docs/d1.md): pull D1 into a local SQLite file, migrate
 # it as any SQLite file, push a guarded patch of what changed. Wrangler's local
 # D1 unless D1_REMOTE=1; credentials only from wrangler's own environment.
-export D1_DATABASE WRANGLER_CONFIG D1_REMOTE D1_PERSIST_TO D1_FILE
+# Each step takes the lock of its database (scripts/d1/target.py), so a pull
+# cannot delete the patch a push is applying. The variables reach scripts/d1
+# through the environment, as make passes what was given.
 D1 := $(PY) scripts/d1
-D1_TARGET = $(if $(filter 1 true yes,$(D1_REMOTE)),prod,staging)
 
-d1-pull: setup check-make-vars ## D1's tables into data/d1/<database>.db, checked value for value (D1_DATABASE, WRANGLER_CONFIG, D1_REMOTE, D1_PERSIST_TO)
+d1-pull: setup check-make-vars ## D1's tables into the database's local copy, checked value for value (D1_DATABASE, WRANGLER_CONFIG, WRANGLER_ENV, D1_REMOTE, D1_PERSIST_TO, D1_FILE)
 	$(D1) pull
 
-d1-migrate: setup check-make-vars ## the migration on the pulled file, then the patch of what it changed; DRY_RUN=1 plans only (USER_ID, ENTITIES, DRY_RUN, D1_DATABASE)
-	@file=$$($(D1) path) && [ -s "$$file" ] || { echo "d1-migrate: nothing pulled yet; run make d1-pull first." >&2; exit 2; }
-	@file=$$($(D1) path); if [ -n "$(filter 1 true yes,$(DRY_RUN))" ]; then \
-	  $(MAKE) --no-print-directory dry-run TARGET=$(D1_TARGET) SYNC_DB_PATH="$$file"; \
-	else \
-	  $(MAKE) --no-print-directory migrate TARGET=$(D1_TARGET) SYNC_DB_PATH="$$file" && $(D1) patch; fi
+d1-migrate: setup check-make-vars ## the migration on the pulled copy, then the patch of what it changed; DRY_RUN=1 plans only (USER_ID, ENTITIES or ENTITY, DRY_RUN, and the d1-pull variables)
+	$(D1) migrate
 
-d1-push: setup check-make-vars ## the patch into D1, guarded, then every patched row read back (D1_DATABASE, WRANGLER_CONFIG, D1_REMOTE, D1_PERSIST_TO)
+d1-push: setup check-make-vars ## the patch into D1, guarded, then every patched row read back and the run history (the d1-pull variables)
 	$(D1) push
 
 d1-sync: setup check-make-vars ## pull, migrate, push: the weekly job on D1 (scripts/weekly_sync.sh d1); DRY_RUN=1 stops after the patch

@@ -3,13 +3,17 @@
 # unit tests, which check the project, not production's data), appended to a
 # log file, with the summary and any failure on stdout too. Exits with dbt's code (non-zero when a model or an error-severity
 # test fails) and refuses to start while another run on the same database
-# still holds its lock (exit 75).
+# still holds its lock (exit 75, "try later"). A lock file it cannot create
+# (a read-only folder) is exit 73, and a filter given but blank (USER_ID=,
+# ENTITIES= , ) exit 2: neither gets better by waiting. USER_ID and ENTITIES
+# (or ENTITY) narrow the run as they do for make migrate.
 #   usage: SYNC_DB_PATH=/data/prod.db scripts/weekly_sync.sh prod [log file]
 #
-# The d1 mode runs the same job on Cloudflare D1 (docs/d1.md): make d1-pull,
-# d1-migrate and d1-push, under the lock of the pulled file; DRY_RUN=1 stops
-# after the patch is written and says what the push would do.
-#   usage: D1_DATABASE=... WRANGLER_CONFIG=... [D1_REMOTE=1] scripts/weekly_sync.sh d1 [log file]
+# The d1 mode runs the same job on Cloudflare D1 (docs/d1.md): scripts/d1 sync
+# pulls, migrates and pushes under the database's lock; DRY_RUN=1 stops after
+# the patch is written and says what the push would do. It exits with the
+# code of the step that failed (scripts/d1's: 1 failed, 2 refused, 73, 75).
+#   usage: D1_DATABASE=... WRANGLER_CONFIG=... [WRANGLER_ENV=...] [D1_REMOTE=1] scripts/weekly_sync.sh d1 [log file]
 set -uo pipefail
 
 target=${1:-}
@@ -32,7 +36,14 @@ run_logged() {
 }
 
 take_lock() {
-  exec 9>"$1"
+  local reason
+  if ! reason=$(touch -- "$1" 2>&1) || ! { exec 9>>"$1"; } 2> /dev/null; then
+    reason=${reason##*: }
+    message="$(date -u '+%Y-%m-%d %H:%M:%S') weekly_sync: cannot create the lock file $1 (${reason:-not writable by $(id -un)}); nothing was run. Make its folder writable by $(id -un); waiting will not help."
+    echo "$message" >> "$log" 2> /dev/null
+    echo "$message" >&2
+    exit 73
+  fi
   if ! flock --nonblock 9; then
     message="$(date -u '+%Y-%m-%d %H:%M:%S') weekly_sync: another run on $2 is still going (lock $1 is held); not starting. Wait for it to finish, or check for a stuck dbt process."
     echo "$message" >> "$log"
@@ -46,19 +57,13 @@ finish() {
   exit "$1"
 }
 
+# A filter given but blank would be dropped and widen the run to every row.
+vars=$(DRY_RUN= .venv/bin/python scripts/dbt_vars.py) || exit 2
+
 if [ "$target" = d1 ]; then
   mkdir -p "$(dirname "$log")"
-  file=$(.venv/bin/python scripts/d1 path) || exit 2
-  mkdir -p "$(dirname "$file")"
-  take_lock "$file.lock" "$file"
-  echo "=== $(date -u '+%Y-%m-%d %H:%M:%S') weekly sync: D1 database ${D1_DATABASE:-} ($([ -n "${D1_REMOTE:-}" ] && echo remote || echo local)), file $file ===" | tee -a "$log"
-  run_logged make --no-print-directory d1-pull || finish $?
-  DRY_RUN= run_logged make --no-print-directory d1-migrate || finish $?
-  if [ -n "${DRY_RUN:-}" ] && [ "$DRY_RUN" != 0 ]; then
-    echo "weekly_sync: DRY_RUN: nothing pushed; the patch above is what make d1-push would apply (guarded: rows the API changes before then are skipped)." | tee -a "$log"
-    finish 0
-  fi
-  run_logged make --no-print-directory d1-push
+  echo "=== $(date -u '+%Y-%m-%d %H:%M:%S') weekly sync: D1 database ${D1_DATABASE:-}${WRANGLER_ENV:+ (env $WRANGLER_ENV)} ($([ -n "${D1_REMOTE:-}" ] && echo remote || echo local)) ===" | tee -a "$log"
+  run_logged .venv/bin/python scripts/d1 sync
   finish $?
 fi
 
@@ -77,7 +82,7 @@ mkdir -p "$(dirname "$log")" "$(dirname "$db")"
 take_lock "$db.lock" "$db"
 
 echo "=== $(date -u '+%Y-%m-%d %H:%M:%S') weekly sync: target $target, database $db ===" | tee -a "$log"
-command=(.venv/bin/dbt build --target "$target" --exclude-resource-type unit_test)
+command=(.venv/bin/dbt build --target "$target" --exclude-resource-type unit_test --vars "$vars")
 echo "running: ${command[*]}" >> "$log"
 DBT_USE_COLORS=False "${command[@]}" 2>&1 \
   | tee -a "$log" | { grep --line-buffered -Ev "$quiet" || true; }

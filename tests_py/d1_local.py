@@ -23,33 +23,73 @@ SEEDS = PROJECT_DIR / "seeds"
 ENV = dict(os.environ, WRANGLER_SEND_METRICS="false", NO_COLOR="1", CI="1")
 
 
+# The app's own api/wrangler.toml in shape: one database per wrangler
+# environment, every one bound as DB; production at the top level and again
+# under [env.production].
+APP_CONFIG = """name = "mirubato-api"
+compatibility_date = "2026-01-01"
+
+[[d1_databases]]
+binding = "DB"
+database_name = "mirubato-prod"
+database_id = "00000000-0000-4000-8000-0000000000a1"
+
+[env.local]
+[[env.local.d1_databases]]
+binding = "DB"
+database_name = "mirubato-local"
+database_id = "local-db"
+
+[env.staging]
+[[env.staging.d1_databases]]
+binding = "DB"
+database_name = "mirubato-dev"
+database_id = "00000000-0000-4000-8000-0000000000b2"
+
+[env.production]
+[[env.production.d1_databases]]
+binding = "DB"
+database_name = "mirubato-prod"
+database_id = "00000000-0000-4000-8000-0000000000a1"
+"""
+
+
 class LocalD1:
-    def __init__(self, folder, name="practice", persist_to=None):
+    """One database of a config; name is what D1_DATABASE says (a name or a
+    binding), env the wrangler environment it is declared under."""
+
+    def __init__(self, folder, name="practice", persist_to=None, env="", config_text=None):
         self.folder = Path(folder)
         self.persist_to = persist_to
         self.folder.mkdir(parents=True, exist_ok=True)
         self.name = name
+        self.env = env
         self.config = self.folder / "wrangler.toml"
         self.config.write_text(
-            'name = "practice-api"\ncompatibility_date = "2026-01-01"\n\n'
+            config_text
+            or 'name = "practice-api"\ncompatibility_date = "2026-01-01"\n\n'
             f'[[d1_databases]]\nbinding = "DB"\ndatabase_name = "{name}"\n'
             'database_id = "6f1c2a4e-0000-4000-8000-000000000001"\n'
         )
 
     def make_env(self, **extra):
-        """The environment of a make d1-* command on this database."""
-        return {
+        """The environment of a make d1-* command on this database; a
+        variable given as None is left out."""
+        env = {
             **ENV,
             "D1_DATABASE": self.name,
             "WRANGLER_CONFIG": str(self.config),
             "D1_FILE": str(self.folder / "pulled" / f"{self.name}.db"),
             **({"D1_PERSIST_TO": str(self.persist_to)} if self.persist_to else {}),
-            **{k: str(v) for k, v in extra.items()},
+            **({"WRANGLER_ENV": self.env} if self.env else {}),
+            **{k: str(v) for k, v in extra.items() if v is not None},
         }
+        return {k: v for k, v in env.items() if extra.get(k, "") is not None}
 
     def _wrangler(self, *args):
+        env_args = ["--env", self.env] if self.env else []
         proc = subprocess.run(
-            [str(WRANGLER), "d1", *args, "--config", str(self.config)],
+            [str(WRANGLER), "d1", *args, *env_args, "--config", str(self.config)],
             cwd=self.folder,
             env=ENV,
             capture_output=True,

@@ -11,6 +11,7 @@ import json
 import shutil
 import sqlite3
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -117,6 +118,23 @@ def api_update(d1, entity_type, entity_id, document, device="phone-1"):
         " update sync_sequence set current_value = current_value + 1 where id = 1;"
     )
     return data, checksum
+
+
+def claim_copy(copy, d1):
+    """Make a copy of another database's pull name d1 as its source, as a
+    pull of d1 would have recorded it (for twins that must get one patch)."""
+    sys.path.insert(0, str(PROJECT_DIR / "scripts" / "d1"))
+    from target import resolve
+
+    record = resolve(d1.name, str(d1.config), env=d1.env).record()
+    snapshot = Path(f"{copy}.pulled.db")
+    with sqlite3.connect(snapshot) as conn:
+        info = json.loads(conn.execute("select info from pull_info").fetchone()[0])
+        conn.execute("update pull_info set info = ?", (json.dumps({**info, "target": record}),))
+    manifest_path = Path(f"{copy}.patch") / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["pulled"]["target"] = record
+    manifest_path.write_text(json.dumps(manifest))
 
 
 def api_insert(d1, user_id, entity_type, entity_id, document, device="phone-1"):
@@ -305,6 +323,8 @@ def test_a_push_cut_off_halfway_then_pushed_again_converges(tmp_path, template_d
     # the same patch for the twin: same pull, same run
     twin_patch = Path(whole.make_env()["D1_FILE"] + ".patch")
     shutil.copytree(Path(cut.make_env()["D1_FILE"]).parent, twin_patch.parent)
+    # the twin is another database: its copy says so, or the push refuses it
+    claim_copy(twin_patch.parent / "practice.db", whole)
     cut.execute_file(patch / parts[0])
     cut.execute_file(patch / parts[1])
     resumed = make(cut, "d1-push")
@@ -387,7 +407,8 @@ def test_a_d1_database_without_the_backend_tables_is_refused(tmp_path):
 def test_a_wrong_database_name_or_config_is_refused(tmp_path, template_db):
     d1 = new_d1(tmp_path, template_db)
     wrong_name = make(d1, "d1-pull", expect_ok=False, D1_DATABASE="practise")
-    assert "D1_DATABASE=practise names no D1 database of" in wrong_name.stderr
+    assert "D1_DATABASE=practise is not declared at its top level in" in wrong_name.stderr
+    assert "(declared: practice (binding DB))" in wrong_name.stderr
     missing = make(d1, "d1-pull", expect_ok=False, WRANGLER_CONFIG=str(tmp_path / "nope.toml"))
     assert f"the wrangler config {tmp_path / 'nope.toml'} does not exist" in missing.stderr
     push = make(d1, "d1-push", expect_ok=False)
@@ -410,7 +431,8 @@ def test_a_patch_is_only_pushed_to_the_database_it_was_pulled_from(tmp_path, tem
     make(d1, "d1-pull")
     make(d1, "d1-migrate")
     proc = make(d1, "d1-push", expect_ok=False, D1_REMOTE="1")
-    assert "was pulled from the local D1 database practice" in proc.stderr
+    assert "was pulled from local D1 database practice [" in proc.stderr
+    assert "not from remote D1 database practice [" in proc.stderr
     assert d1.rows("select count(*) as n from sync_data") == [{"n": 0}]
 
 

@@ -1,64 +1,164 @@
-"""The D1 round trip's steps, as the Makefile's d1-* targets run them.
+"""The D1 round trip's steps, as the Makefile's d1-* targets and the weekly
+job run them.
 
-    python scripts/d1 pull     D1 → data/d1/<database>.db (+ .pulled.db)
-    python scripts/d1 patch    after the migration: the patch of what it changed
-    python scripts/d1 push     the patch → D1, then read back and summarise
-    python scripts/d1 path     print the local file's path (for make)
+    python scripts/d1 pull      D1 → the local copy (+ .pulled.db)
+    python scripts/d1 migrate   the migration on the copy, then its patch
+                                (DRY_RUN=1: the dbt dry run, no patch)
+    python scripts/d1 patch     the patch of what the copy's runs changed
+    python scripts/d1 push      the patch → D1, read back, then the run history
+    python scripts/d1 sync      pull, migrate, push under one lock
+                                (DRY_RUN=1: stop after the patch)
+    python scripts/d1 path      print the local copy's path
 
-Settings come from the environment, as make passes them: D1_DATABASE,
-WRANGLER_CONFIG, D1_REMOTE=1 for the real database (default: wrangler's
-local D1), D1_PERSIST_TO (wrangler's local state folder) and D1_FILE (the
-local file; default data/d1/<database>.db). Exit codes: 0 done, 1 failed,
-2 a setting is missing or wrong.
+Settings come from the environment, as make passes them: D1_DATABASE (a
+database_name or binding the config declares), WRANGLER_CONFIG, WRANGLER_ENV
+(the config's [env.<name>]; passed to wrangler as --env), D1_REMOTE=1 for the
+real database (default: wrangler's local D1), D1_PERSIST_TO (wrangler's
+local state folder), D1_FILE (the local copy; default under data/d1/, named by
+the database's identity), and the run's filters USER_ID, ENTITIES or ENTITY.
+
+Every step but path holds the database's lock (data/d1/locks/) while it runs.
+Exit codes: 0 done; 1 a step failed (the message names it); 2 refused before
+anything ran (a setting, a blank filter, a file of another database); 73 the
+lock file cannot be created; 75 another step on the same database holds the
+lock (try later).
 """
 
+import errno
+import json
 import os
-import re
+import sqlite3
+import subprocess
 import sys
 from pathlib import Path
 
-from patch import make_patch
-from pull import pull
-from push import push
-from wrangler import PROJECT_DIR, D1Error, Wrangler
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from dbt_vars import RefusedVars, check_filters, run_vars  # noqa: E402
+from lock import database_lock  # noqa: E402
+from patch import make_patch, pulled_record  # noqa: E402
+from pull import pull  # noqa: E402
+from push import push  # noqa: E402
+from wrangler import D1Error, Refused, Wrangler  # noqa: E402
+
+from target import PROJECT_DIR, check_same, resolve  # noqa: E402
+
+TRUE = ("1", "true", "yes")
 
 
-def local_file():
-    database = os.environ.get("D1_DATABASE", "")
-    if os.environ.get("D1_FILE"):
-        return Path(os.environ["D1_FILE"])
-    if not re.fullmatch(r"[A-Za-z0-9_.-]+", database or "-") or database.startswith("."):
-        raise D1Error(
-            f"D1_DATABASE={database!r} is not a D1 database name (letters, digits, - _ .)."
-        )
-    return PROJECT_DIR / "data" / "d1" / f"{database}.db"
+def setting(name):
+    """A variable's value; given but blank is refused, never read as unset."""
+    value = os.environ.get(name)
+    if value is not None and not value.strip() and name in ("D1_FILE", "D1_PERSIST_TO"):
+        raise Refused(f"{name}= is given but blank. Leave it out, or give a path. Nothing was run.")
+    return value or ""
 
 
-def wrangler():
-    return Wrangler(
-        os.environ.get("D1_DATABASE", ""),
-        os.environ.get("WRANGLER_CONFIG", ""),
-        remote=os.environ.get("D1_REMOTE", "").lower() in ("1", "true", "yes"),
-        persist_to=os.environ.get("D1_PERSIST_TO") or None,
+def current_target():
+    return resolve(
+        setting("D1_DATABASE"),
+        setting("WRANGLER_CONFIG"),
+        env=setting("WRANGLER_ENV"),
+        remote=setting("D1_REMOTE").lower() in TRUE,
+        persist_to=setting("D1_PERSIST_TO") or None,
     )
+
+
+def local_file(target):
+    given = setting("D1_FILE")
+    return Path(given).resolve() if given else target.default_file()
+
+
+def dry_run_asked():
+    return os.environ.get("DRY_RUN", "").lower() in TRUE
+
+
+def migrate(target, path, dry_run):
+    """make migrate (or make dry-run) on the pulled copy, then its patch."""
+    if not path.exists() or path.stat().st_size == 0:
+        raise Refused(f"nothing pulled into {path} yet: run make d1-pull first.")
+    check_same(pulled_record(path), target, "migrate", str(path))
+    try:
+        dbt_vars = run_vars(os.environ, dry_run=dry_run)
+    except RefusedVars as refusal:
+        raise Refused(str(refusal)) from refusal
+    profile_target = "prod" if target.remote else "staging"
+    command = [str(PROJECT_DIR / ".venv" / "bin" / "dbt")]
+    if dry_run:
+        command += ["run", "--target", profile_target]
+    else:
+        command += ["build", "--target", profile_target, "--exclude-resource-type", "unit_test"]
+    command += ["--vars", json.dumps(dbt_vars)]
+    env = dict(os.environ, SYNC_DB_PATH=str(path), SYNC_WORK_DB_PATH=f"{path}.dbt-work")
+    status = subprocess.run(command, cwd=PROJECT_DIR, env=env, check=False).returncode
+    if status != 0:
+        raise D1Error(
+            f"dbt {command[1]} on {path} failed (exit {status}, above): no patch was written;"
+            " nothing reached D1."
+        )
+    if not dry_run:
+        make_patch(path, target)
+
+
+def sync(target, path):
+    pull(Wrangler(target), path, target.record())
+    migrate(target, path, dry_run=False)
+    if dry_run_asked():
+        print(
+            "d1-sync: DRY_RUN: nothing pushed; the patch above is what make d1-push would"
+            " apply (guarded: rows the API changes before then are skipped)."
+        )
+        return
+    push(Wrangler(target), path, target)
+
+
+def explain_os_error(error):
+    """One line for a file that cannot be written, naming the file and why."""
+    where = f" {error.filename}" if getattr(error, "filename", None) else ""
+    if error.errno == errno.ENOSPC:
+        return f"the disk is full: cannot write{where}. Free space there and run again."
+    return f"cannot write{where}: {error.strerror or error}."
+
+
+def run_step(step):
+    if step == "path":
+        print(local_file(current_target()))
+        return
+    check_filters(os.environ)
+    target = current_target()
+    path = local_file(target)
+    with database_lock(target):
+        if step == "pull":
+            pull(Wrangler(target), path, target.record())
+        elif step == "migrate":
+            migrate(target, path, dry_run=dry_run_asked())
+        elif step == "patch":
+            make_patch(path, target)
+        elif step == "push":
+            push(Wrangler(target), path, target)
+        elif step == "sync":
+            sync(target, path)
 
 
 def main(argv):
     step = argv[1] if len(argv) > 1 else ""
+    if step not in ("path", "pull", "migrate", "patch", "push", "sync"):
+        print(__doc__, file=sys.stderr)
+        return 2
     try:
-        if step == "path":
-            print(local_file())
-        elif step == "pull":
-            pull(wrangler(), local_file())
-        elif step == "patch":
-            make_patch(local_file())
-        elif step == "push":
-            push(wrangler(), local_file())
-        else:
-            print(__doc__, file=sys.stderr)
-            return 2
+        run_step(step)
     except D1Error as error:
         print(f"d1-{step}: {error}", file=sys.stderr)
+        return error.exit_code
+    except RefusedVars as refusal:
+        print(f"d1-{step}: {refusal}", file=sys.stderr)
+        return 2
+    except OSError as error:
+        print(f"d1-{step}: {explain_os_error(error)}", file=sys.stderr)
+        return 1
+    except sqlite3.Error as error:
+        detail = "the disk is full" if "full" in str(error) else str(error)
+        print(f"d1-{step}: SQLite failed on the local copy: {detail}.", file=sys.stderr)
         return 1
     return 0
 

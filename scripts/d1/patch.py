@@ -12,7 +12,9 @@ written as guarded statements for `wrangler d1 execute --file`:
   row's number (only when the write applied, and never down);
 - the migration's own rows follow: the ledger and conflicts only where D1's
   sync_data row is now what the run left locally (a skipped write leaves its
-  ledger entry where it was), the run history and rejects always;
+  ledger entry where it was), the rejects always. The run history is not in
+  the parts: the push writes it last, counted from what applied (history.json
+  keeps the runs as the copy recorded them);
 - every value is a hex literal, so nothing in a document can reach the SQL
   as SQL, and wrangler's "BEGIN TRANSACTION" edit finds nothing to edit;
 - a value over PIECE bytes travels in pieces through migration_push_pieces,
@@ -26,6 +28,7 @@ written by SQL queries over the two files; Python only cuts them into files
 
 import json
 import os
+import sqlite3
 from pathlib import Path
 
 from pull import patch_dir, snapshot_path
@@ -41,13 +44,17 @@ from tables import (
     quoted,
     tables,
 )
-from wrangler import FORBIDDEN, STATEMENT_LIMIT, D1Error
+from wrangler import FORBIDDEN, STATEMENT_LIMIT, D1Error, Refused
+
+from target import check_same
 
 PIECE = 24_000  # bytes of a value per statement (48 KB of hex)
 # one wrangler batch, which D1 runs alone: small enough not to hold the API up
 PART_BYTES = int(os.environ.get("D1_PART_BYTES", "4000000"))
 LARGE = {SYNC_DATA: "data", "migration_conflicts": "lost_document", "migration_rejects": "value"}
 PIECES_TABLE = "migration_push_pieces"
+# written by the push, last, with what applied
+HISTORY = "migration_runs"
 
 
 def key_match(table_alias, key, source_alias="n"):
@@ -261,11 +268,39 @@ def write_parts(conn, selects, folder):
     return parts
 
 
-def make_patch(path):
-    path = Path(path)
+def pulled_record(path):
+    """Which database the copy at path was pulled from (pull_info's target)."""
     snapshot = snapshot_path(path)
-    if not path.exists() or not snapshot.exists():
-        raise D1Error(f"{path} has not been pulled (no {snapshot.name}): run make d1-pull first.")
+    if not Path(path).exists() or not snapshot.exists():
+        raise Refused(f"{path} has not been pulled (no {snapshot.name}): run make d1-pull first.")
+    conn = sqlite3.connect(f"file:{snapshot}?mode=ro", uri=True)
+    try:
+        info = json.loads(conn.execute("select info from pull_info").fetchone()[0])
+    finally:
+        conn.close()
+    return info.get("target") or {}
+
+
+def history_rows(conn):
+    """The history rows the copy changed since the pull, as it recorded them:
+    the runs made on the copy ("new") and the older rows an upgrade reshaped."""
+    if HISTORY not in tables(conn):
+        return []
+    changed = f"select * from main.{HISTORY}"
+    known = "0"
+    if HISTORY in tables(conn, "pulled"):
+        if columns(conn, HISTORY, "pulled") == columns(conn, HISTORY):
+            changed += f" except select * from pulled.{HISTORY}"
+        known = f"c.id in (select id from pulled.{HISTORY})"
+    cursor = conn.execute(f"select c.*, not ({known}) as is_new from ({changed}) as c")
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor]
+
+
+def make_patch(path, target):
+    path = Path(path)
+    check_same(pulled_record(path), target, "migrate", str(path))
+    snapshot = snapshot_path(path)
     conn = connect(path)
     conn.execute(f"attach '{snapshot}' as pulled")
     info = json.loads(conn.execute("select info from pulled.pull_info").fetchone()[0])
@@ -274,13 +309,15 @@ def make_patch(path):
     queries = sync_data_statements(conn)
     present, pulled_tables = tables(conn), tables(conn, "pulled")
     for index, (table, spec) in enumerate(OWN_TABLES.items(), start=1):
-        if table in present:
+        if table in present and table != HISTORY:
             queries += own_table_statements(conn, table, spec, pulled_tables, tag, index * 10**10)
     folder = patch_dir(path)
     if folder.exists():
         for old in folder.glob("*"):
             old.unlink()
     parts = write_parts(conn, queries, folder)
+    history = history_rows(conn)
+    (folder / "history.json").write_text(json.dumps(history, indent=1) + "\n")
     counts = dict(
         zip(
             ("inserts", "updates", "tombstones", "revivals"),
@@ -294,8 +331,9 @@ def make_patch(path):
         )
     )
     for table in OWN_TABLES:
-        if table in present:
+        if table in present and table != HISTORY:
             counts[table] = conn.execute(f"select count(*) from change_{table}").fetchone()[0]
+    counts[HISTORY] = len(history)
     manifest = {
         "pulled": info,
         "parts": parts,

@@ -16,6 +16,7 @@ column's affinity turns back. So the pull
 
 import json
 import os
+import sqlite3
 import subprocess
 import time
 from datetime import UTC, datetime
@@ -119,10 +120,19 @@ def load(export_file, path):
         check=False,
     )
     if proc.returncode != 0:
-        raise D1Error(
-            f"the export of D1 does not load into SQLite ({proc.stderr.strip()[:300]}); "
-            "a REAL holding Infinity is one known cause. Nothing was pulled."
+        raise D1Error(load_failure(proc.stderr.strip(), path))
+
+
+def load_failure(message, path):
+    """What stopped the export from loading, by what SQLite said."""
+    if "disk is full" in message or "No space left" in message:
+        return f"the disk is full: cannot write {path}. Free space there and pull again."
+    if "Infinity" in message:
+        return (
+            "the export of D1 does not load: it holds a REAL ±Infinity, which wrangler writes"
+            f" as a bare token ({message[:200]}). Nothing was pulled."
         )
+    return f"the export of D1 does not load into SQLite ({message[:300]}). Nothing was pulled."
 
 
 def repair(wrangler, conn, pulled):
@@ -201,7 +211,7 @@ def pull_once(wrangler, pulled, export_file, fresh):
     return conn, repaired, differences(conn, pulled, theirs)
 
 
-def pull(wrangler, path, attempts=3):
+def pull(wrangler, path, record, attempts=3):
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
@@ -211,10 +221,22 @@ def pull(wrangler, path, attempts=3):
     try:
         # A write of the API between the export and the fingerprint looks like
         # an altered value: such a pull is thrown away and taken again.
+        previous = None
         for attempt in range(1, attempts + 1):
             conn, repaired, differs = pull_once(wrangler, pulled, export_file, fresh)
             if not differs:
                 break
+            bad_text = not_utf8(wrangler, conn, pulled)
+            if bad_text:
+                raise D1Error(bad_text)
+            if differs == previous:
+                # D1 did not move between two pulls: the export alters these
+                # values every time, and pulling again cannot help
+                raise D1Error(
+                    "the export alters the same values on every pull, and D1 did not change"
+                    f" in between: {'; '.join(differs)}. Nothing was pulled."
+                )
+            previous = differs
             conn.close()
             if attempt == attempts:
                 raise D1Error(
@@ -225,12 +247,20 @@ def pull(wrangler, path, attempts=3):
                 )
             print(f"d1-pull: D1 changed during the pull ({'; '.join(differs)}); pulling again")
         info = {
+            "target": record,
             "database": wrangler.database,
             "remote": wrangler.remote,
             "pulled_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S"),
             "tables": list(pulled),
         }
-        write_snapshot(conn, snapshot_path(fresh), info)
+        try:
+            write_snapshot(conn, snapshot_path(fresh), info)
+        except sqlite3.Error as error:
+            raise D1Error(
+                f"cannot write {snapshot_path(fresh)}: "
+                + ("the disk is full" if "full" in str(error) else str(error))
+                + ". Nothing was pulled; the previous copy is as it was."
+            ) from error
         counts = {
             t: conn.execute(f"select count(*) from {quoted(t)}").fetchone()[0] for t in pulled
         }
@@ -251,6 +281,39 @@ def pull(wrangler, path, attempts=3):
         f" {repaired} value(s) the export altered, read again from D1; every column's"
         " fingerprint matches D1's."
     )
+
+
+def not_utf8(wrangler, conn, pulled):
+    """The message naming D1's text that is not valid UTF-8, or None. The
+    export carries text as a JavaScript string, which turns each bad byte into
+    U+FFFD: a value holding U+FFFD in the file but not in D1 is one of them."""
+    bad = []
+    for table, typed in pulled.items():
+        key = ", ".join(quoted(k) for k in KEYS[table])
+        for col, _ in typed:
+            c = quoted(col)
+            where = f"typeof({c}) = 'text' and instr({c}, char(65533)) > 0"
+            mine = conn.execute(f"select {key} from {quoted(table)} where {where}").fetchall()
+            if not mine:
+                continue
+            keys = [f"k{i}" for i in range(len(KEYS[table]))]
+            theirs = wrangler.query(
+                f"select {', '.join(f'{quoted(k)} as {n}' for k, n in zip(KEYS[table], keys, strict=True))}"
+                f" from {quoted(table)} where {where}"
+            )[0]
+            theirs = {tuple(row[n] for n in keys) for row in theirs}
+            altered = [k for k in mine if tuple(k) not in theirs]
+            if altered:
+                ids = ", ".join("/".join(map(str, k)) for k in altered[:5])
+                more = f" and {len(altered) - 5} more" if len(altered) > 5 else ""
+                bad.append(f"{table}.{col} of {len(altered)} row(s) ({ids}{more})")
+    if bad:
+        return (
+            "D1 holds text that is not valid UTF-8 in " + "; ".join(bad) + ", which wrangler's"
+            " export cannot carry (it writes U+FFFD instead). Correct those values in D1,"
+            " then pull again. Nothing was pulled."
+        )
+    return None
 
 
 def snapshot_path(path):

@@ -11,17 +11,33 @@
    what the run wrote), skipped (D1 holds something else: the API wrote the row
    after the pull; the next run settles it), or not applied (D1 still holds
    what the pull saw, which a finished push never leaves: exit 1).
+4. The run history, last and once: each run made on the copy since the pull,
+   its counts less the writes that were skipped, so migration_runs in D1 says
+   what reached D1. A run none of whose writes reached D1 gets no row, nor does
+   a failed run or a rollback of the copy (the patch never deletes a row).
 """
 
 import json
 import re
+import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
-from patch import PIECES_TABLE, sync_data_changes
+from patch import HISTORY, PIECES_TABLE, sync_data_changes
 from pull import patch_dir, snapshot_path
 from tables import OWN_TABLES, SEQUENCE, connect, literal, quoted
-from wrangler import STATEMENT_LIMIT, D1Error
+from target import check_same
+from wrangler import STATEMENT_LIMIT, D1Error, Refused
+
+# migration_runs' count of each kind of sync_data write the patch makes
+WRITE_COUNTS = {
+    "insert": "inserted_count",
+    "update": "updated_count",
+    "tombstone": "tombstoned_count",
+    "revive": "revived_count",
+}
+HISTORY_MARK = "history-pushed.json"
 
 READ_BACK_STATEMENT = 60_000
 
@@ -78,12 +94,17 @@ def schema_statements(wrangler, conn, manifest):
     return statements
 
 
-def read_back(wrangler, conn):
-    """D1's state of every patched key, beside what the pull saw and the run wrote."""
+def read_back(wrangler, conn, conflict_keys):
+    """D1's state of every patched key, beside what the pull saw and the run
+    wrote, and the skipped writes counted by entity type and kind."""
     rows = conn.execute(
         f"select {literal('user_id')}, {literal('entity_type')}, {literal('entity_id')},"
         " hex(user_id) || '/' || hex(entity_type) || '/' || hex(entity_id),"
-        " checksum, deleted_at, is_insert, p_checksum, p_deleted_at"
+        " checksum, deleted_at, is_insert, p_checksum, p_deleted_at, entity_type,"
+        " (case when is_insert then 'insert'"
+        " when deleted_at is not null and p_deleted_at is null then 'tombstone'"
+        " when deleted_at is null and p_deleted_at is not null then 'revive'"
+        " else 'update' end)"
         " from change_sync_data order by ord"
     ).fetchall()
     statements, current = [], []
@@ -107,8 +128,9 @@ def read_back(wrangler, conn):
         for r in result:
             found[r["k"]] = (r["checksum"], r["deleted_at"])
     outcome = {"applied": 0, "skipped": 0, "not_applied": 0}
-    skipped, not_applied = [], []
-    for *_, key, checksum, deleted_at, is_insert, p_checksum, p_deleted_at in rows:
+    skipped, not_applied, skipped_writes = [], [], Counter()
+    for row in rows:
+        key, checksum, deleted_at, is_insert, p_checksum, p_deleted_at = row[3:9]
         state = found.get(key)
         readable = "/".join(bytes.fromhex(part).decode() for part in key.split("/"))
         if state == (checksum, deleted_at):
@@ -121,22 +143,118 @@ def read_back(wrangler, conn):
         else:
             outcome["skipped"] += 1
             skipped.append(readable)
-    return outcome, skipped, not_applied
+            skipped_writes[(row[9], row[10])] += 1
+            if key in conflict_keys:
+                skipped_writes[(row[9], "conflict")] += 1
+    return outcome, skipped, not_applied, skipped_writes
 
 
-def push(wrangler, path):
+def new_conflict_keys(conn):
+    """The keys of the conflicts the copy recorded since the pull, as read_back
+    names keys."""
+    present = {r[0] for r in conn.execute("select name from main.sqlite_master")}
+    if "migration_conflicts" not in present:
+        return set()
+    pulled = {r[0] for r in conn.execute("select name from pulled.sqlite_master")}
+    key = "hex(user_id) || '/' || hex(entity_type) || '/' || hex(entity_id)"
+    query = f"select {key} from main.migration_conflicts"
+    if "migration_conflicts" in pulled:
+        query += f" except select {key} from pulled.migration_conflicts"
+    return {row[0] for row in conn.execute(query)}
+
+
+def corrected_history(rows, skipped_writes):
+    """The history rows to write to D1, and the runs left out with why. A
+    skipped write is taken off the newest run of its entity type that counted
+    one of its kind."""
+    remaining = Counter(skipped_writes)
+    kept, left_out = [], []
+    for row in sorted(rows, key=lambda r: (r.get("started_at") or "", r["id"]), reverse=True):
+        row = dict(row)
+        if not row.pop("is_new"):
+            kept.append(row)  # an older row an upgrade reshaped: as it is
+            continue
+        if row.get("status") != "success":
+            left_out.append((row["id"], f"{row.get('status')} on the local copy"))
+            continue
+        wrote = sum(row.get(c) or 0 for c in WRITE_COUNTS.values())
+        for kind, column in [*WRITE_COUNTS.items(), ("conflict", "conflict_count")]:
+            taken = min(row.get(column) or 0, remaining[(row["entity_type"], kind)])
+            if taken:
+                row[column] -= taken
+                remaining[(row["entity_type"], kind)] -= taken
+        if wrote and not sum(row[c] or 0 for c in WRITE_COUNTS.values()):
+            left_out.append((row["id"], f"none of its {wrote} write(s) reached D1"))
+            continue
+        kept.append(row)
+    return kept, left_out
+
+
+def sql_value(value):
+    """A literal D1 reads back as the same value; text always as hex, so a
+    filter a person typed never reaches the SQL as SQL."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool | int):
+        return str(int(value))
+    if isinstance(value, float):
+        return f"{value!r}"
+    return f"cast(x'{str(value).encode().hex()}' as text)"
+
+
+def push_history(wrangler, folder):
+    """migration_runs in D1: once per patch, after every part applied."""
+    mark = folder / HISTORY_MARK
+    if mark.exists():
+        return "the run history of this patch was recorded in D1 by an earlier push"
+    rows = json.loads((folder / "history.json").read_text())
+    report = json.loads((folder / "push-report.json").read_text())
+    skipped = Counter(
+        {tuple(k.split("\t")): n for k, n in report.get("skipped_writes", {}).items()}
+    )
+    kept, left_out = corrected_history(rows, skipped)
+    statements = [
+        f"insert or replace into {HISTORY} ({', '.join(quoted(c) for c in row)})"
+        f" values ({', '.join(sql_value(v) for v in row.values())})"
+        for row in kept
+    ]
+    if statements:
+        wrangler.query(statements)
+    mark.write_text(
+        json.dumps({"recorded": [r["id"] for r in kept], "left_out": left_out}, indent=1) + "\n"
+    )
+    runs = len({r.get("run_id") for r in kept if r.get("run_id")})
+    text = f"the run history: {len(kept)} row(s) of {runs} run(s) recorded in D1"
+    if any(skipped.values()):
+        text += ", their counts less the skipped writes"
+    if left_out:
+        text += "; not recorded, as nothing of them reached D1: " + ", ".join(
+            f"{run_id} ({why})" for run_id, why in left_out[:6]
+        )
+    return text
+
+
+def check_writable(folder):
+    """The push writes its report into the patch folder: known before D1 is touched."""
+    try:
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".writable-"):
+            pass
+    except OSError as error:
+        raise Refused(
+            f"the patch folder {folder} cannot be written ({error.strerror}): the push records"
+            " its outcome there. Make it writable; nothing was pushed."
+        ) from error
+
+
+def push(wrangler, path, target):
     path = Path(path)
     folder = patch_dir(path)
     if not (folder / "manifest.json").exists():
-        raise D1Error(f"no patch in {folder}: run make d1-migrate first. Nothing was pushed.")
+        raise Refused(f"no patch in {folder}: run make d1-migrate first. Nothing was pushed.")
     manifest = json.loads((folder / "manifest.json").read_text())
     pulled = manifest["pulled"]
-    if pulled["database"] != wrangler.database or pulled["remote"] != wrangler.remote:
-        where = "remote" if pulled["remote"] else "local"
-        raise D1Error(
-            f"the patch in {folder} was pulled from the {where} D1 database {pulled['database']},"
-            f" not from {wrangler.describe()}. Nothing was pushed."
-        )
+    check_same(pulled.get("target") or {}, target, "push", f"the patch in {folder}")
+    check_writable(folder)
     started = time.monotonic()
     conn = connect(path)
     conn.execute(f"attach '{snapshot_path(path)}' as pulled")
@@ -154,9 +272,16 @@ def push(wrangler, path):
             flush=True,
         )
     sync_data_changes(conn, pulled["pulled_at"])
-    outcome, skipped, not_applied = read_back(wrangler, conn)
+    outcome, skipped, not_applied, skipped_writes = read_back(
+        wrangler, conn, new_conflict_keys(conn)
+    )
     conn.close()
-    report = {**outcome, "skipped_keys": skipped, "not_applied_keys": not_applied}
+    report = {
+        **outcome,
+        "skipped_keys": skipped,
+        "not_applied_keys": not_applied,
+        "skipped_writes": {"\t".join(k): n for k, n in skipped_writes.items()},
+    }
     (folder / "push-report.json").write_text(json.dumps(report, indent=2) + "\n")
     print(
         f"d1-push: {wrangler.describe()} in {time.monotonic() - started:.1f} s:"
@@ -175,6 +300,8 @@ def push(wrangler, path):
     if not_applied:
         raise D1Error(
             f"{len(not_applied)} row(s) still hold what the pull saw ({', '.join(not_applied[:5])}):"
-            " the push did not finish. Push again; a repeated push is safe."
+            " the push did not finish, and the run history was not written. Push again; a"
+            " repeated push is safe."
         )
+    print(f"d1-push: {push_history(wrangler, folder)}.")
     return report

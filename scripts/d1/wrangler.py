@@ -30,9 +30,17 @@ FORBIDDEN = "BEGIN TRANSACTION"
 class D1Error(Exception):
     """A failure an operator can act on; the message says what and what to do."""
 
+    exit_code = 1
+
+
+class Refused(D1Error):
+    """A setting or a file that does not fit: refused before anything ran."""
+
+    exit_code = 2
+
 
 class Wrangler:
-    def __init__(self, database, config, remote=False, persist_to=None):
+    def __init__(self, target):
         if not WRANGLER.exists():
             raise D1Error(
                 f"wrangler is not installed ({WRANGLER} is missing): run `make setup`, "
@@ -40,32 +48,35 @@ class Wrangler:
             )
         if shutil.which("node") is None:
             raise D1Error("node is not installed; `make setup` installs it. Nothing was run.")
-        if not database:
-            raise D1Error("D1_DATABASE is not set: name the D1 database of the wrangler config.")
-        if not config:
-            raise D1Error("WRANGLER_CONFIG is not set: give the path of the app's wrangler config.")
-        self.config = Path(config).resolve()
-        if not self.config.is_file():
-            raise D1Error(f"the wrangler config {config} does not exist. Nothing was run.")
-        if remote and persist_to:
-            raise D1Error("D1_PERSIST_TO is for wrangler's local D1; drop it with D1_REMOTE=1.")
-        self.database = database
-        self.remote = remote
-        self.persist_to = Path(persist_to).resolve() if persist_to else None
+        self.target = target
+        self.config = target.config
+        self.database = target.name
+        self.remote = target.remote
+        # passed only when given: wrangler's default is the same folder
+        self.persist_to = target.persist_to if target.persist_given else None
 
     @property
     def where(self):
         return "--remote" if self.remote else "--local"
 
     def describe(self):
-        place = "remote D1" if self.remote else "wrangler's local D1"
-        return f"{place} database {self.database} ({self.config})"
+        return self.target.describe()
+
+    def _env_args(self):
+        return ["--env", self.target.env] if self.target.env else []
 
     def _run(self, args, config=None):
         env = dict(os.environ, WRANGLER_SEND_METRICS="false", NO_COLOR="1", CI="1")
         # one file, appended to, not a file per call
         env.setdefault("WRANGLER_LOG_PATH", str(PROJECT_DIR / "logs" / "wrangler.log"))
-        command = [str(WRANGLER), "d1", *args, "--config", str(config or self.config)]
+        command = [
+            str(WRANGLER),
+            "d1",
+            *args,
+            *self._env_args(),
+            "--config",
+            str(config or self.config),
+        ]
         proc = subprocess.run(
             command, cwd=PROJECT_DIR, env=env, capture_output=True, text=True, check=False
         )

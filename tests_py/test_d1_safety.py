@@ -1,0 +1,552 @@
+"""Issue 23's attacks, run again: never the wrong database, never a wider
+scope, never a false history, and every failure named by its cause.
+
+The fast tests call scripts/d1's modules and make's checks directly; the
+others run the make targets and scripts/weekly_sync.sh against wrangler's
+local D1, with configs shaped like the app's (one binding DB per wrangler
+environment) and real small or read-only file systems (tmpfs).
+"""
+
+import fcntl
+import json
+import shutil
+import sqlite3
+import subprocess
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from conftest import PROJECT_DIR
+from d1_local import APP_CONFIG, ENV, LocalD1, load_sample_backend
+from production_shape import make_production_shaped_sqlite
+from test_d1 import api_insert, make
+from test_operator import production_like  # noqa: F401 (a fixture)
+
+sys.path.insert(0, str(PROJECT_DIR / "scripts" / "d1"))
+sys.path.insert(0, str(PROJECT_DIR / "scripts"))
+
+from lock import EXIT_CANTCREAT, EXIT_LOCKED, LockError, database_lock  # noqa: E402
+from pull import load_failure  # noqa: E402
+from push import corrected_history  # noqa: E402
+from wrangler import Refused  # noqa: E402
+
+import target as d1_target  # noqa: E402
+
+PYTHON = str(PROJECT_DIR / ".venv" / "bin" / "python")
+
+
+def app_config(folder):
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "wrangler.toml").write_text(APP_CONFIG)
+    return folder / "wrangler.toml"
+
+
+def seeded_d1(folder, template_db, **kwargs):
+    """A local D1 in production's shape holding the sample backend."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    seed = folder / "seed.db"
+    shutil.copy(template_db, seed)
+    make_production_shaped_sqlite(seed, with_sequence_table=True)
+    load_sample_backend(seed)
+    d1 = LocalD1(folder / "app", **kwargs)
+    d1.load_sqlite(seed)
+    return d1
+
+
+def run(command, env, **kwargs):
+    return subprocess.run(
+        command,
+        cwd=PROJECT_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+        **kwargs,
+    )
+
+
+@contextmanager
+def held(path):
+    """Hold a lock file as a running step would."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        yield
+
+
+@pytest.fixture
+def mount(tmp_path):
+    """mount(size, readonly=False): a tmpfs of that size (a full disk, a
+    read-only folder), unmounted afterwards."""
+    mounted = []
+
+    def make_mount(size="1m", name="disk"):
+        folder = tmp_path / name
+        folder.mkdir()
+        proc = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if proc.returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs here: {proc.stderr.strip()}")
+        mounted.append(folder)
+        return folder
+
+    yield make_mount
+    for folder in mounted:
+        subprocess.run(["umount", "-l", str(folder)], check=False)
+
+
+def read_only(folder):
+    subprocess.run(["mount", "-o", "remount,ro", str(folder)], check=True)
+
+
+# --- 1. which database: the identity ------------------------------------------
+
+
+def test_the_apps_config_names_four_databases_by_identity(tmp_path):
+    config = app_config(tmp_path / "api")
+    top = d1_target.resolve("DB", str(config))
+    by_name = d1_target.resolve("mirubato-prod", str(config))
+    production = d1_target.resolve("DB", str(config), env="production")
+    staging = d1_target.resolve("DB", str(config), env="staging")
+    local = d1_target.resolve("DB", str(config), env="local")
+    assert (top.database_name, staging.database_name, local.database_name) == (
+        "mirubato-prod",
+        "mirubato-dev",
+        "mirubato-local",
+    )
+    # one database through a name, a binding or [env.production]: one identity
+    assert top.key == by_name.key == production.key
+    assert top.lock_file() == by_name.lock_file() == production.lock_file()
+    assert len({top.key, staging.key, local.key}) == 3
+    assert len({top.default_file(), staging.default_file(), local.default_file()}) == 3
+    assert staging.default_file().name == f"mirubato-dev-staging-local-{staging.key}.db"
+    # local and remote are two databases
+    remote = d1_target.resolve("DB", str(config), env="staging", remote=True)
+    assert remote.identity == {
+        "where": "remote",
+        "database_id": "00000000-0000-4000-8000-0000000000b2",
+    }
+    assert remote.key != staging.key
+    # another folder's config, same text: another local D1, the same remote one
+    other = app_config(tmp_path / "other")
+    assert d1_target.resolve("DB", str(other), env="staging").key != staging.key
+    assert d1_target.resolve("DB", str(other), env="staging", remote=True).key == remote.key
+    # D1_PERSIST_TO names another local state
+    elsewhere = d1_target.resolve("DB", str(config), env="staging", persist_to=str(tmp_path))
+    assert elsewhere.key != staging.key
+
+
+def test_a_name_the_config_does_not_declare_is_refused_before_wrangler(tmp_path):
+    config = app_config(tmp_path / "api")
+    with pytest.raises(Refused) as not_top:
+        d1_target.resolve("mirubato-dev", str(config))
+    assert str(not_top.value) == (
+        f"D1_DATABASE=mirubato-dev is not declared at its top level in {config}"
+        " (declared: mirubato-prod (binding DB)). Set WRANGLER_ENV for a database declared"
+        " under [env.<name>]. Nothing was run."
+    )
+    with pytest.raises(Refused) as no_env:
+        d1_target.resolve("DB", str(config), env="stagin")
+    assert "WRANGLER_ENV=stagin is not an environment of" in str(no_env.value)
+    assert "(it has: local, production, staging)" in str(no_env.value)
+    with pytest.raises(Refused) as typo:
+        d1_target.resolve("mirubato-prd", str(config), env="production", remote=True)
+    assert "is not declared under [env.production]" in str(typo.value)
+
+
+def test_a_jsonc_config_is_read_as_wrangler_reads_it(tmp_path):
+    config = tmp_path / "wrangler.jsonc"
+    config.write_text(
+        '{\n  // the app\n  "name": "api", /* D1 */\n  "env": {"staging": {"d1_databases": [\n'
+        '    {"binding": "DB", "database_name": "db // not a comment",'
+        ' "database_id": "id-1"},\n  ]}},\n}\n'
+    )
+    staging = d1_target.resolve("DB", str(config), env="staging")
+    assert (staging.database_name, staging.local_id) == ("db // not a comment", "id-1")
+
+
+def test_the_lock_says_held_or_cannot_be_created(tmp_path, monkeypatch):
+    config = app_config(tmp_path / "api")
+    staging = d1_target.resolve("DB", str(config), env="staging")
+    lock = tmp_path / "locks" / "one.lock"
+    monkeypatch.setattr(d1_target.Target, "lock_file", lambda self: lock)
+    with held(lock), pytest.raises(LockError) as busy, database_lock(staging):
+        pass
+    assert busy.value.exit_code == EXIT_LOCKED == 75
+    assert "is still going" in str(busy.value)
+    # a file where the lock's folder should be: it cannot be created
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("")
+    monkeypatch.setattr(d1_target.Target, "lock_file", lambda self: blocked / "x.lock")
+    with pytest.raises(LockError) as cannot, database_lock(staging):
+        pass
+    assert cannot.value.exit_code == EXIT_CANTCREAT == 73
+    assert f"cannot create the lock file {blocked / 'x.lock'}" in str(cannot.value)
+
+
+# --- 2. a blank filter never widens a run -------------------------------------
+
+BLANK_FORMS = {
+    "USER_ID= on the command line": (["USER_ID="], {}),
+    "USER_ID=$unset through the shell": (["USER_ID=$uid"], {"via": "bash"}),
+    "'USER_ID=$x', which make expands": (["USER_ID=$x"], {}),
+    "blanks": (["USER_ID=  "], {}),
+    "ENTITIES= , ": (["ENTITIES= , "], {}),
+    "ENTITY=": (["ENTITY="], {}),
+    "USER_ID empty in the environment": ([], {"USER_ID": ""}),
+}
+TARGETS = {
+    "run": [],
+    "dry-run": ["TARGET=prod"],
+    "migrate": ["TARGET=prod"],
+    "rollback": ["TARGET=prod", "ENTITY=goal", "DRY_RUN=1"],
+    "verify": ["TARGET=prod"],
+    "d1-pull": [],
+    "d1-migrate": [],
+    "d1-push": [],
+    "d1-sync": ["DRY_RUN=1"],
+}
+
+
+@pytest.mark.parametrize("form", BLANK_FORMS)
+@pytest.mark.parametrize("make_target", TARGETS)
+def test_a_blank_filter_is_refused_on_every_make_target(tmp_path, db, form, make_target):
+    args, env = BLANK_FORMS[form]
+    if make_target == "rollback" and args and args[0].startswith("ENTITY="):
+        args = ["USER_ID="]  # rollback's own ENTITY=goal stays; the blank is USER_ID
+    before = db.read_bytes()
+    env = dict(env)
+    command = ["make", "--no-print-directory", make_target, *TARGETS[make_target], *args]
+    if env.pop("via", None):
+        command = ["bash", "-c", " ".join(command)]  # the shell expands $uid to nothing
+    proc = run(
+        command,
+        {**ENV, "SYNC_DB_PATH": str(db), "D1_DATABASE": "DB", "WRANGLER_CONFIG": "x", **env},
+    )
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "given but blank, which would widen the run to every row; nothing was run" in (
+        proc.stderr
+    )
+    assert "Running with dbt" not in proc.stdout and "d1-" not in proc.stdout
+    assert db.read_bytes() == before
+
+
+@pytest.mark.parametrize("mode", ["prod", "d1"])
+def test_a_blank_filter_is_refused_by_the_weekly_job(tmp_path, db, mode):
+    before = db.read_bytes()
+    proc = run(
+        ["scripts/weekly_sync.sh", mode, str(tmp_path / "weekly.log")],
+        {**ENV, "SYNC_DB_PATH": str(db), "USER_ID": "", "D1_DATABASE": "DB"},
+    )
+    assert proc.returncode == 2
+    assert "USER_ID= is given but blank, which would widen the run to every user" in proc.stderr
+    assert db.read_bytes() == before
+
+
+def test_the_weekly_job_honours_a_filter_it_is_given(production_like, tmp_path):  # noqa: F811
+    """It used to ignore USER_ID and migrate everyone."""
+    proc = run(
+        ["scripts/weekly_sync.sh", "prod", str(tmp_path / "weekly.log")],
+        {**ENV, "SYNC_DB_PATH": str(production_like), "USER_ID": "u_alice", "ENTITY": "goal"},
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    with sqlite3.connect(production_like) as conn:
+        runs = conn.execute(
+            "select user_id_filter, entity_types_filter from migration_runs"
+            " where target_name = 'prod'"
+        ).fetchall()
+    assert runs == [("u_alice", "goal")]
+
+
+# --- 3. the weekly job's lock -------------------------------------------------
+
+
+def test_a_read_only_folder_is_not_a_held_lock(tmp_path, db, mount):
+    folder = mount("4m", "readonly")
+    shutil.copy(db, folder / "prod.db")
+    read_only(folder)
+    proc = run(
+        ["scripts/weekly_sync.sh", "prod", str(tmp_path / "weekly.log")],
+        {**ENV, "SYNC_DB_PATH": str(folder / "prod.db")},
+    )
+    assert proc.returncode == 73, proc.stdout + proc.stderr
+    assert f"cannot create the lock file {folder / 'prod.db'}.lock" in proc.stderr
+    assert "Read-only file system" in proc.stderr
+    assert "still going" not in proc.stderr
+
+
+def test_a_held_lock_is_exit_75(tmp_path, db):
+    with held(f"{db}.lock"):
+        proc = run(
+            ["scripts/weekly_sync.sh", "prod", str(tmp_path / "weekly.log")],
+            {**ENV, "SYNC_DB_PATH": str(db)},
+        )
+    assert proc.returncode == 75
+    assert "is still going" in proc.stderr
+
+
+# --- 4 and 6. one lock per database, exit codes through make and cron ---------
+
+
+def test_every_d1_step_waits_for_the_lock_of_its_database(tmp_path):
+    """A pull during a push would delete the patch being applied: every step,
+    through any name of the database, takes the one lock."""
+    config = app_config(tmp_path / "api")
+    lock = d1_target.resolve("mirubato-prod", str(config)).lock_file()
+    env = {**ENV, "WRANGLER_CONFIG": str(config), "D1_DATABASE": "DB"}
+    with held(lock):
+        for step in ("pull", "migrate", "patch", "push", "sync"):
+            proc = run([PYTHON, "scripts/d1", step], env)
+            assert proc.returncode == 75, (step, proc.stderr)
+            assert "is still going" in proc.stderr and f"lock {lock} is held" in proc.stderr
+        through_make = run(["make", "--no-print-directory", "d1-pull"], env)
+        # make says 2 for any failure of a recipe; the cause is on stderr
+        assert through_make.returncode == 2
+        assert "is still going" in through_make.stderr
+        weekly = run(
+            ["scripts/weekly_sync.sh", "d1", str(tmp_path / "w.log")],
+            {**env, "WRANGLER_ENV": "production"},
+        )
+        assert weekly.returncode == 75, weekly.stdout + weekly.stderr
+        assert "is still going" in weekly.stdout
+    assert not d1_target.resolve("DB", str(config)).default_file().exists()
+
+
+def test_the_weekly_d1_job_exits_with_the_failing_steps_code(tmp_path):
+    config = app_config(tmp_path / "api")
+    env = {**ENV, "WRANGLER_CONFIG": str(config), "D1_DATABASE": "mirubato-dev"}
+    refused = run(["scripts/weekly_sync.sh", "d1", str(tmp_path / "w.log")], env)
+    assert refused.returncode == 2
+    assert "D1_DATABASE=mirubato-dev is not declared at its top level" in refused.stdout
+    assert "finished: exit code 2" in refused.stdout
+
+
+# --- 5. an honest history -----------------------------------------------------
+
+
+def history_row(run_id, entity_type, status="success", **counts):
+    row = {
+        "id": f"{run_id}:{entity_type}",
+        "run_id": run_id,
+        "entity_type": entity_type,
+        "status": status,
+        "started_at": "2026-12-06 10:00:00",
+        "inserted_count": 0,
+        "updated_count": 0,
+        "tombstoned_count": 0,
+        "revived_count": 0,
+        "conflict_count": 0,
+        "is_new": 1,
+    }
+    row.update(counts)
+    return row
+
+
+def test_the_history_counts_what_reached_d1():
+    rows = [
+        history_row("r1", "goal", inserted_count=5, updated_count=2, conflict_count=1),
+        history_row("r1", "practice_session", inserted_count=3),
+        history_row("r1", "logbook_entry"),  # wrote nothing: a true verdict
+        history_row("r0", "goal", status="failed"),
+        history_row("rb", "goal", status="rolled_back"),
+        {**history_row("old", "goal", status="failed"), "is_new": 0},  # reshaped by an upgrade
+    ]
+    skipped = {
+        ("goal", "insert"): 1,
+        ("goal", "update"): 1,
+        ("goal", "conflict"): 1,
+        ("practice_session", "insert"): 3,
+    }
+    kept, left_out = corrected_history(rows, skipped)
+    by_id = {r["id"]: r for r in kept}
+    assert set(by_id) == {"r1:goal", "r1:logbook_entry", "old:goal"}
+    assert (by_id["r1:goal"]["inserted_count"], by_id["r1:goal"]["updated_count"]) == (4, 1)
+    assert by_id["r1:goal"]["conflict_count"] == 0
+    assert dict(left_out) == {
+        "r1:practice_session": "none of its 3 write(s) reached D1",
+        "r0:goal": "failed on the local copy",
+        "rb:goal": "rolled_back on the local copy",
+    }
+
+
+def d1_runs(d1):
+    return {
+        (r["entity_type"], r["inserted_count"])
+        for r in d1.rows(
+            "select entity_type, inserted_count from migration_runs"
+            " where target_name = 'staging' and status = 'success'"
+        )
+    }
+
+
+def test_writes_the_push_skipped_are_not_counted_in_d1(tmp_path, template_db):
+    d1 = seeded_d1(tmp_path, template_db)
+    make(d1, "d1-pull")
+    make(d1, "d1-migrate", USER_ID="u_chen", ENTITY="goal")
+    copy = Path(d1.make_env()["D1_FILE"])
+    with sqlite3.connect(copy) as conn:
+        chen = [r[0] for r in conn.execute("select entity_id from sync_data")]
+        local = conn.execute(
+            "select inserted_count from migration_runs where target_name = 'staging'"
+        ).fetchall()
+    assert local == [(len(chen),)] and len(chen) == 3
+    # devices push every one of those keys before the push
+    for entity_id in chen:
+        api_insert(d1, "u_chen", "goal", entity_id, {"id": entity_id, "title": "from a phone"})
+    pushed = make(d1, "d1-push")
+    assert "sync_data 0 applied, 3 skipped, 0 not applied" in pushed.stdout
+    assert "not recorded, as nothing of them reached D1" in pushed.stdout
+    staging_runs = "select count(*) as n from migration_runs where target_name = 'staging'"
+    assert d1.rows(staging_runs) == [{"n": 0}]
+    # a run one of whose writes is skipped records the others only
+    make(d1, "d1-pull")
+    make(d1, "d1-migrate", ENTITY="practice_session")
+    api_insert(d1, "u_alice", "practice_session", "ps_001", {"id": "ps_001"})
+    make(d1, "d1-push")
+    with sqlite3.connect(copy) as conn:
+        (local_count,) = conn.execute(
+            "select inserted_count from migration_runs"
+            " where target_name = 'staging' and entity_type = 'practice_session'"
+        ).fetchone()
+    assert d1_runs(d1) == {("practice_session", local_count - 1)}
+    # a second push of the same patch records nothing twice
+    again = make(d1, "d1-push")
+    assert "recorded in D1 by an earlier push" in again.stdout
+    assert d1.rows(staging_runs) == [{"n": 1}]
+
+
+# --- 1. end to end: the app's config, two databases bound as DB ----------------
+
+
+def test_a_patch_never_reaches_another_database_bound_as_db(tmp_path, template_db):
+    """Two apps' configs, each binding its database as DB: their copies,
+    patches and locks are apart, and a patch is refused by the other."""
+    b = seeded_d1(tmp_path / "b", template_db, name="DB")
+    a = LocalD1(tmp_path / "a" / "app", name="DB")
+    a.load_sqlite(tmp_path / "b" / "seed.db")
+    defaults = {"D1_FILE": None}
+    make(b, "d1-pull", **defaults)
+    make(b, "d1-migrate", **defaults)
+    b_file = d1_target.resolve("DB", str(b.config)).default_file()
+    a_file = d1_target.resolve("DB", str(a.config)).default_file()
+    assert b_file != a_file and (b_file.parent / f"{b_file.name}.patch").exists()
+    # A's config finds no patch of its own ...
+    no_patch = make(a, "d1-push", expect_ok=False, **defaults)
+    assert f"no patch in {a_file}.patch" in no_patch.stderr
+    # ... and B's file named by hand is refused, naming both databases
+    crossed = make(a, "d1-push", expect_ok=False, D1_FILE=str(b_file))
+    assert f"was pulled from local D1 database DB [{b_file.name[-15:-3]}] of {b.config}" in (
+        crossed.stderr
+    )
+    assert f"not from wrangler's local D1 database DB [{a_file.name[-15:-3]}]" in crossed.stderr
+    migrate = make(a, "d1-migrate", expect_ok=False, D1_FILE=str(b_file))
+    assert "d1-migrate refused, nothing changed" in migrate.stderr
+    assert a.rows("select count(*) as n from sync_data") == [{"n": 0}]
+    assert "migration_ledger" not in {
+        r["name"] for r in a.rows("select name from sqlite_master where type = 'table'")
+    }
+    shutil.rmtree(b_file.parent / f"{b_file.name}.patch")
+    for suffix in ("", ".pulled.db", ".dbt-work"):
+        Path(f"{b_file}{suffix}").unlink(missing_ok=True)
+
+
+def test_wrangler_env_reaches_the_staging_database_of_the_apps_config(tmp_path, template_db):
+    staging = seeded_d1(tmp_path, template_db, name="DB", env="staging", config_text=APP_CONFIG)
+    production = LocalD1(tmp_path / "app", name="DB", config_text=APP_CONFIG)
+    production.execute("create table marker (x)")
+    synced = make(staging, "d1-sync")
+    assert "sync_data 54 insert(s)" in synced.stdout
+    assert "mirubato-dev (env staging)" in synced.stdout
+    assert staging.rows("select count(*) as n from sync_data") == [{"n": 54}]
+    tables = {r["name"] for r in production.rows("select name from sqlite_master")}
+    assert {t for t in tables if not t.startswith("_cf_")} == {"marker"}
+    # production's name on the staging pull: refused
+    crossed = make(production, "d1-push", expect_ok=False, D1_FILE=staging.make_env()["D1_FILE"])
+    assert "was pulled from local D1 database mirubato-dev (env staging)" in crossed.stderr
+    assert "not from wrangler's local D1 database mirubato-prod [" in crossed.stderr
+
+
+# --- 7. messages that name the cause -------------------------------------------
+
+
+def test_a_load_failure_names_its_cause(tmp_path):
+    path = tmp_path / "copy.db.pulling"
+    assert load_failure("Runtime error near line 9: database or disk is full (13)", path) == (
+        f"the disk is full: cannot write {path}. Free space there and pull again."
+    )
+    infinity = load_failure("Parse error near line 4: no such column: Infinity", path)
+    assert "REAL ±Infinity" in infinity
+    other = load_failure("Parse error near line 4: unrecognized token", path)
+    assert "Infinity" not in other and "unrecognized token" in other
+
+
+@pytest.mark.parametrize(
+    ("size", "stage"),
+    # measured on the sample: 60 KB stops the export's load, 100 KB the snapshot
+    [("60k", ".pulling"), ("100k", ".pulling.pulled.db")],
+)
+def test_a_full_disk_during_the_pull_is_one_line_naming_it(
+    tmp_path, template_db, mount, size, stage
+):
+    d1 = seeded_d1(tmp_path / "d1", template_db)
+    disk = mount(size, f"disk{size}")
+    proc = make(d1, "d1-pull", expect_ok=False, D1_FILE=str(disk / "copy.db"))
+    message = [line for line in proc.stderr.splitlines() if line.startswith("d1-pull:")]
+    assert len(message) == 1, proc.stderr
+    assert f"cannot write {disk / 'copy.db'}{stage}" in message[0]
+    assert "the disk is full" in message[0]
+    assert "Infinity" not in proc.stderr and "Traceback" not in proc.stderr
+    assert sorted(p.name for p in disk.iterdir()) == []
+
+
+def test_a_read_only_patch_folder_is_refused_before_d1_is_written(tmp_path, template_db, mount):
+    d1 = seeded_d1(tmp_path / "d1", template_db)
+    disk = mount("8m", "copy")
+    env = {"D1_FILE": str(disk / "copy.db")}
+    make(d1, "d1-pull", **env)
+    make(d1, "d1-migrate", **env)
+    read_only(disk)
+    proc = make(d1, "d1-push", expect_ok=False, **env)
+    assert f"the patch folder {disk / 'copy.db.patch'} cannot be written" in proc.stderr
+    assert "Read-only file system" in proc.stderr and "Traceback" not in proc.stderr
+    assert d1.rows("select count(*) as n from sync_data") == [{"n": 0}]
+
+
+def test_text_that_is_not_utf8_is_named_not_retried(tmp_path, template_db):
+    d1 = seeded_d1(tmp_path, template_db)
+    d1.execute(
+        "update logbook_entries set notes = cast(x'4c61ff67' as text)"
+        " where id = (select min(id) from logbook_entries)"
+    )
+    (first,) = d1.rows("select min(id) as id from logbook_entries")
+    proc = make(d1, "d1-pull", expect_ok=False)
+    assert "D1 changed during the pull" not in proc.stdout + proc.stderr
+    assert (
+        f"D1 holds text that is not valid UTF-8 in logbook_entries.notes of 1 row(s)"
+        f" ({first['id']})" in proc.stderr
+    )
+    assert not Path(d1.make_env()["D1_FILE"]).exists()
+
+
+def test_the_pull_records_which_database_it_read(tmp_path, template_db):
+    d1 = seeded_d1(tmp_path, template_db)
+    make(d1, "d1-pull")
+    snapshot = Path(d1.make_env()["D1_FILE"] + ".pulled.db")
+    with sqlite3.connect(snapshot) as conn:
+        info = json.loads(conn.execute("select info from pull_info").fetchone()[0])
+    expected = d1_target.resolve("practice", str(d1.config))
+    assert info["target"]["identity"] == {
+        "where": "local",
+        "persist_to": str(d1.config.parent / ".wrangler" / "state"),
+        "id": "6f1c2a4e-0000-4000-8000-000000000001",
+    }
+    assert info["target"]["key"] == expected.key
