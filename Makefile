@@ -163,7 +163,7 @@ verify: setup check-db ## the verification queries, every check with its verdict
 # The D1 round trip (docs/d1.md): pull D1 into a local SQLite file, migrate
 # it as any SQLite file, push a guarded patch of what changed. Wrangler's local
 # D1 unless D1_REMOTE=1; credentials only from wrangler's own environment.
-# Each step takes the lock of its database (scripts/d1/target.py), so a pull
+# Each step takes the lock of its database (scripts/d1/identity.py), so a pull
 # cannot delete the patch a push is applying. The variables reach scripts/d1
 # through the environment, as make passes what was given.
 D1 := $(PY) scripts/d1

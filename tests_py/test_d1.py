@@ -124,7 +124,7 @@ def claim_copy(copy, d1):
     """Make a copy of another database's pull name d1 as its source, as a
     pull of d1 would have recorded it (for twins that must get one patch)."""
     sys.path.insert(0, str(PROJECT_DIR / "scripts" / "d1"))
-    from target import resolve
+    from identity import resolve
 
     record = resolve(d1.name, str(d1.config), env=d1.env).record()
     snapshot = Path(f"{copy}.pulled.db")

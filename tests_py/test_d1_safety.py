@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from conftest import PROJECT_DIR
+from conftest import PROJECT_DIR, oracle_for_database
 from d1_local import APP_CONFIG, ENV, LocalD1, load_sample_backend
 from production_shape import make_production_shaped_sqlite
 from test_d1 import api_insert, make
@@ -26,12 +26,11 @@ from test_operator import production_like  # noqa: F401 (a fixture)
 sys.path.insert(0, str(PROJECT_DIR / "scripts" / "d1"))
 sys.path.insert(0, str(PROJECT_DIR / "scripts"))
 
+import identity as d1_target  # noqa: E402
 from lock import EXIT_CANTCREAT, EXIT_LOCKED, LockError, database_lock  # noqa: E402
 from pull import load_failure  # noqa: E402
 from push import corrected_history  # noqa: E402
 from wrangler import Refused  # noqa: E402
-
-import target as d1_target  # noqa: E402
 
 PYTHON = str(PROJECT_DIR / ".venv" / "bin" / "python")
 
@@ -378,12 +377,18 @@ def test_the_history_counts_what_reached_d1():
     }
 
 
+def d1_name(d1):
+    """The target_name a run pushed to d1 has in D1's history."""
+    key = d1_target.resolve(d1.name, str(d1.config), env=d1.env).key
+    return f"d1 local {d1.name} [{key}]"
+
+
 def d1_runs(d1):
     return {
         (r["entity_type"], r["inserted_count"])
         for r in d1.rows(
             "select entity_type, inserted_count from migration_runs"
-            " where target_name = 'staging' and status = 'success'"
+            f" where target_name = '{d1_name(d1)}' and status = 'success'"
         )
     }
 
@@ -405,7 +410,7 @@ def test_writes_the_push_skipped_are_not_counted_in_d1(tmp_path, template_db):
     pushed = make(d1, "d1-push")
     assert "sync_data 0 applied, 3 skipped, 0 not applied" in pushed.stdout
     assert "not recorded, as nothing of them reached D1" in pushed.stdout
-    staging_runs = "select count(*) as n from migration_runs where target_name = 'staging'"
+    staging_runs = f"select count(*) as n from migration_runs where target_name = '{d1_name(d1)}'"
     assert d1.rows(staging_runs) == [{"n": 0}]
     # a run one of whose writes is skipped records the others only
     make(d1, "d1-pull")
@@ -550,3 +555,79 @@ def test_the_pull_records_which_database_it_read(tmp_path, template_db):
         "id": "6f1c2a4e-0000-4000-8000-000000000001",
     }
     assert info["target"]["key"] == expected.key
+
+
+# --- one row or one user never stops every week's job (issue 24) -------------
+
+
+def test_a_nul_in_text_round_trips_to_d1(tmp_path, template_db):
+    d1 = seeded_d1(tmp_path, template_db)
+    d1.execute(
+        "update logbook_entries set notes = 'before' || char(0) || 'after' || char(10) || 'x'"
+        " where id = 'le_001'; update goals set description = char(0) where id = 'goal_002'"
+    )
+    make(d1, "d1-sync")
+    (notes,) = d1.rows("select hex(notes) as h from logbook_entries where id = 'le_001'")
+    assert notes["h"] == "6265666F7265" + "00" + "6166746572" + "0A" + "78"
+    # the pulled copy holds the NULs exactly: the oracle's documents from it
+    expected = oracle_for_database(d1.make_env()["D1_FILE"])
+    for entity_type, entity_id in (("logbook_entry", "le_001"), ("goal", "goal_002")):
+        (row,) = d1.rows(
+            "select data, checksum from sync_data"
+            f" where entity_type = '{entity_type}' and entity_id = '{entity_id}'"
+        )
+        assert row["data"] == expected[(entity_type, entity_id)]["data"]
+        assert row["checksum"] == expected[(entity_type, entity_id)]["checksum"]
+    (le_001,) = d1.rows("select data from sync_data where entity_id = 'le_001'")
+    assert '"notes":"before\\u0000after\\nx"' in le_001["data"]
+
+
+def test_a_user_deleted_between_pull_and_push_is_skipped_and_reported(tmp_path, template_db):
+    d1 = seeded_d1(tmp_path, template_db)
+    make(d1, "d1-pull")
+    make(d1, "d1-migrate")
+    copy = Path(d1.make_env()["D1_FILE"])
+    with sqlite3.connect(copy) as conn:
+        total, chen = conn.execute(
+            "select count(*), count(case when user_id = 'u_chen' then 1 end) from sync_data"
+        ).fetchone()
+    assert chen > 0
+    # the API deletes the account, its rows first
+    d1.execute(
+        "update logbook_entries set session_id = null where session_id in"
+        " (select id from practice_sessions where user_id = 'u_chen');"
+        " delete from logbook_entries where user_id = 'u_chen';"
+        " delete from goals where user_id = 'u_chen';"
+        " delete from practice_sessions where user_id = 'u_chen';"
+        " delete from sync_data where user_id = 'u_chen';"
+        " delete from users where id = 'u_chen';"
+    )
+    pushed = make(d1, "d1-push")
+    assert f"sync_data {total - chen} applied, {chen} skipped, 0 not applied" in pushed.stdout
+    assert "u_chen/goal/goal_003 (its user was deleted after the pull)" in pushed.stdout
+    assert d1.rows("select count(*) as n from sync_data") == [{"n": total - chen}]
+    # every other user's rows arrived, and a second push finds nothing to do
+    again = make(d1, "d1-push")
+    assert f"sync_data {total - chen} applied, {chen} skipped, 0 not applied" in again.stdout
+
+
+def test_a_patch_made_stale_by_a_later_run_still_pushes_and_says_so(tmp_path, template_db):
+    d1 = seeded_d1(tmp_path, template_db)
+    make(d1, "d1-pull")
+    make(d1, "d1-migrate")
+    copy = Path(d1.make_env()["D1_FILE"])
+    # a later run on the copy, after the patch was written
+    with sqlite3.connect(copy) as conn:
+        conn.execute("update goals set title = 'Changed on the copy' where id = 'goal_001'")
+    subprocess.run(
+        ["make", "--no-print-directory", "migrate", "TARGET=staging", f"SYNC_DB_PATH={copy}"],
+        cwd=PROJECT_DIR,
+        env=ENV,
+        capture_output=True,
+        check=True,
+    )
+    pushed = make(d1, "d1-push")
+    assert "sync_data 54 applied, 0 skipped, 0 not applied" in pushed.stdout
+    assert "the copy has changed since this patch was written" in pushed.stdout
+    (goal,) = d1.rows("select data from sync_data where entity_id = 'goal_001'")
+    assert "Changed on the copy" not in goal["data"]

@@ -35,13 +35,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from dbt_vars import RefusedVars, check_filters, run_vars  # noqa: E402
+from identity import PROJECT_DIR, check_same, resolve  # noqa: E402
 from lock import database_lock  # noqa: E402
 from patch import make_patch, pulled_record  # noqa: E402
 from pull import pull  # noqa: E402
 from push import push  # noqa: E402
 from wrangler import D1Error, Refused, Wrangler  # noqa: E402
-
-from target import PROJECT_DIR, check_same, resolve  # noqa: E402
 
 TRUE = ("1", "true", "yes")
 

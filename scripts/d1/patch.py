@@ -5,8 +5,9 @@ is the difference between that file and what the pull saw (<file>.pulled.db),
 written as guarded statements for `wrangler d1 execute --file`:
 
 - a sync_data insert applies only while D1 has no row of that key (nor of
-  that id); an update only while D1's row still has the checksum, deleted_at
-  and version the pull saw. A row the API wrote in between is left alone;
+  that id) and its user still exists; an update only while D1's row still has
+  the checksum, deleted_at and version the pull saw. A row the API wrote in
+  between is left alone;
 - where sync_data has seq, each write takes D1's sync_sequence.current_value
   + 1 at push time, and the next statement moves the sequence up to the
   row's number (only when the write applied, and never down);
@@ -31,6 +32,7 @@ import os
 import sqlite3
 from pathlib import Path
 
+from identity import check_same
 from pull import patch_dir, snapshot_path
 from tables import (
     ENTITY_TYPES,
@@ -46,8 +48,6 @@ from tables import (
 )
 from wrangler import FORBIDDEN, STATEMENT_LIMIT, D1Error, Refused
 
-from target import check_same
-
 PIECE = 24_000  # bytes of a value per statement (48 KB of hex)
 # one wrangler batch, which D1 runs alone: small enough not to hold the API up
 PART_BYTES = int(os.environ.get("D1_PART_BYTES", "4000000"))
@@ -55,6 +55,7 @@ LARGE = {SYNC_DATA: "data", "migration_conflicts": "lost_document", "migration_r
 PIECES_TABLE = "migration_push_pieces"
 # written by the push, last, with what applied
 HISTORY = "migration_runs"
+EXPECTED = "expected.db"
 
 
 def key_match(table_alias, key, source_alias="n"):
@@ -177,6 +178,8 @@ def sync_data_statements(conn):
             || {insert_values}
             || ' where not exists (select 1 from sync_data where ' || {key} || ')'
             || ' and not exists (select 1 from sync_data where id = ' || {literal("n.id")} || ')'
+            -- a user the API deleted after the pull: no row, not a failed part
+            || ' and exists (select 1 from users where id = ' || {literal("n.user_id")} || ')'
         else
             'update sync_data set ' || {assignments} || ' where ' || {key}
             || ' and checksum is ' || {literal("n.p_checksum")}
@@ -297,6 +300,41 @@ def history_rows(conn):
     return [dict(zip(names, row, strict=True)) for row in cursor]
 
 
+def write_expected(conn, folder):
+    """What the push reads back against: every patched key as the pull saw it
+    and as the run left it, and the keys of the run's new conflicts. Kept
+    with the patch, so that a later run on the copy cannot change what this
+    patch is checked against."""
+    conn.execute(f"attach '{folder / EXPECTED}' as expected")
+    conn.execute(
+        "create table expected.change_sync_data as select ord, user_id, entity_type,"
+        " entity_id, checksum, deleted_at, is_insert, p_checksum, p_deleted_at"
+        " from temp.change_sync_data"
+    )
+    conflicts = "select user_id, entity_type, entity_id from main.migration_conflicts"
+    if "migration_conflicts" not in tables(conn):
+        conflicts = "select null as user_id, null as entity_type, null as entity_id where 0"
+    elif "migration_conflicts" in tables(conn, "pulled"):
+        conflicts += (
+            " except select user_id, entity_type, entity_id from pulled.migration_conflicts"
+        )
+    conn.execute(f"create table expected.conflict_keys as {conflicts}")
+    conn.execute("detach expected")
+
+
+def copy_state(conn):
+    """A cheap fingerprint of the copy: any later run on it changes it (every
+    run adds history rows)."""
+    present = tables(conn)
+    parts = [
+        f"(select count(*) || '/' || total(version) || '/' || max(updated_at) from {SYNC_DATA})"
+    ]
+    for table in OWN_TABLES:
+        if table in present:
+            parts.append(f"(select count(*) from {quoted(table)})")
+    return conn.execute("select " + " || ':' || ".join(parts)).fetchone()[0]
+
+
 def make_patch(path, target):
     path = Path(path)
     check_same(pulled_record(path), target, "migrate", str(path))
@@ -316,6 +354,7 @@ def make_patch(path, target):
         for old in folder.glob("*"):
             old.unlink()
     parts = write_parts(conn, queries, folder)
+    write_expected(conn, folder)
     history = history_rows(conn)
     (folder / "history.json").write_text(json.dumps(history, indent=1) + "\n")
     counts = dict(
@@ -339,6 +378,7 @@ def make_patch(path, target):
         "parts": parts,
         "counts": counts,
         "seq": "seq" in columns(conn, SYNC_DATA),
+        "copy_state": copy_state(conn),
     }
     (folder / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     conn.close()

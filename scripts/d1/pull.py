@@ -58,6 +58,7 @@ def suspect_values_sql(table, typed_columns):
         condition = (
             f"(typeof({c}) = 'text' and instr({c}, '\\') > 0"
             f" and (instr({c}, char(10)) > 0 or instr({c}, char(13)) > 0))"
+            f" or (typeof({c}) = 'text' and instr({c}, char(0)) > 0)"
             f" or (typeof({c}) = 'integer' and ({c} > {BIG} or {c} < -{BIG}))"
         )
         if not real_affinity(declared):
@@ -108,19 +109,29 @@ def d1_tables(wrangler):
 
 
 def load(export_file, path):
-    proc = subprocess.run(
+    """The export into a fresh file, streamed through sqlite3. The export
+    writes a NUL inside text raw, which ends the statement for sqlite3: every
+    NUL byte is left out here (SQL text holds none outside a literal), and the
+    repair reads those values again from D1, exactly."""
+    proc = subprocess.Popen(
         ["sqlite3", "-bail", str(path)],
-        # one transaction, no journal: a fresh file that is thrown away on failure
-        input=(
-            "pragma journal_mode = off;\npragma synchronous = off;\nbegin;\n"
-            f".read '{export_file}'\ncommit;\n"
-        ),
-        capture_output=True,
-        text=True,
-        check=False,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
-    if proc.returncode != 0:
-        raise D1Error(load_failure(proc.stderr.strip(), path))
+    try:
+        # one transaction, no journal: a fresh file that is thrown away on failure
+        proc.stdin.write(b"pragma journal_mode = off;\npragma synchronous = off;\nbegin;\n")
+        with open(export_file, "rb") as export:
+            while chunk := export.read(1 << 22):
+                proc.stdin.write(chunk.replace(b"\0", b""))
+        proc.stdin.write(b"\ncommit;\n")
+        proc.stdin.close()
+    except BrokenPipeError:
+        pass  # sqlite3 stopped at an error: its message follows
+    stderr = proc.stderr.read().decode(errors="replace")
+    if proc.wait() != 0:
+        raise D1Error(load_failure(stderr.strip(), path))
 
 
 def load_failure(message, path):

@@ -24,10 +24,10 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from patch import HISTORY, PIECES_TABLE, sync_data_changes
+from identity import check_same
+from patch import EXPECTED, HISTORY, PIECES_TABLE, copy_state
 from pull import patch_dir, snapshot_path
 from tables import OWN_TABLES, SEQUENCE, connect, literal, quoted
-from target import check_same
 from wrangler import STATEMENT_LIMIT, D1Error, Refused
 
 # migration_runs' count of each kind of sync_data write the patch makes
@@ -94,9 +94,17 @@ def schema_statements(wrangler, conn, manifest):
     return statements
 
 
-def read_back(wrangler, conn, conflict_keys):
+def read_back(wrangler, conn):
     """D1's state of every patched key, beside what the pull saw and the run
-    wrote, and the skipped writes counted by entity type and kind."""
+    wrote (as the patch recorded them), and the skipped writes counted by
+    entity type and kind."""
+    conflict_keys = {
+        row[0]
+        for row in conn.execute(
+            "select hex(user_id) || '/' || hex(entity_type) || '/' || hex(entity_id)"
+            " from expected.conflict_keys"
+        )
+    }
     rows = conn.execute(
         f"select {literal('user_id')}, {literal('entity_type')}, {literal('entity_id')},"
         " hex(user_id) || '/' || hex(entity_type) || '/' || hex(entity_id),"
@@ -105,7 +113,7 @@ def read_back(wrangler, conn, conflict_keys):
         " when deleted_at is not null and p_deleted_at is null then 'tombstone'"
         " when deleted_at is null and p_deleted_at is not null then 'revive'"
         " else 'update' end)"
-        " from change_sync_data order by ord"
+        " from expected.change_sync_data order by ord"
     ).fetchall()
     statements, current = [], []
     for row in rows:
@@ -116,17 +124,26 @@ def read_back(wrangler, conn, conflict_keys):
     if current:
         statements.append(current)
     found = {}
+    # a key whose user the API deleted after the pull has no row (the insert's
+    # guard left it out, or the foreign key's cascade took it): skipped
     queries = [
         "with k (user_id, entity_type, entity_id) as (values " + ", ".join(values) + ")"
-        " select hex(s.user_id) || '/' || hex(s.entity_type) || '/' || hex(s.entity_id)"
-        " as k, s.checksum, s.deleted_at from k join sync_data as s"
+        " select hex(k.user_id) || '/' || hex(k.entity_type) || '/' || hex(k.entity_id)"
+        " as k, s.id is not null as present, s.checksum, s.deleted_at,"
+        " exists (select 1 from users where users.id = k.user_id) as user_exists"
+        " from k left join sync_data as s"
         " on s.user_id = k.user_id and s.entity_type = k.entity_type"
         " and s.entity_id = k.entity_id"
+        " where s.id is not null or not exists (select 1 from users where users.id = k.user_id)"
         for values in statements
     ]
+    user_gone = set()
     for result in wrangler.query(queries):
         for r in result:
-            found[r["k"]] = (r["checksum"], r["deleted_at"])
+            if r["present"]:
+                found[r["k"]] = (r["checksum"], r["deleted_at"])
+            if not r["user_exists"]:
+                user_gone.add(r["k"])
     outcome = {"applied": 0, "skipped": 0, "not_applied": 0}
     skipped, not_applied, skipped_writes = [], [], Counter()
     for row in rows:
@@ -135,6 +152,10 @@ def read_back(wrangler, conn, conflict_keys):
         readable = "/".join(bytes.fromhex(part).decode() for part in key.split("/"))
         if state == (checksum, deleted_at):
             outcome["applied"] += 1
+        elif key in user_gone:
+            outcome["skipped"] += 1
+            skipped.append(f"{readable} (its user was deleted after the pull)")
+            skipped_writes[(row[9], row[10])] += 1
         elif (state is None and is_insert) or (
             state == (p_checksum, p_deleted_at) and not is_insert
         ):
@@ -149,24 +170,10 @@ def read_back(wrangler, conn, conflict_keys):
     return outcome, skipped, not_applied, skipped_writes
 
 
-def new_conflict_keys(conn):
-    """The keys of the conflicts the copy recorded since the pull, as read_back
-    names keys."""
-    present = {r[0] for r in conn.execute("select name from main.sqlite_master")}
-    if "migration_conflicts" not in present:
-        return set()
-    pulled = {r[0] for r in conn.execute("select name from pulled.sqlite_master")}
-    key = "hex(user_id) || '/' || hex(entity_type) || '/' || hex(entity_id)"
-    query = f"select {key} from main.migration_conflicts"
-    if "migration_conflicts" in pulled:
-        query += f" except select {key} from pulled.migration_conflicts"
-    return {row[0] for row in conn.execute(query)}
-
-
-def corrected_history(rows, skipped_writes):
+def corrected_history(rows, skipped_writes, target_name=None):
     """The history rows to write to D1, and the runs left out with why. A
     skipped write is taken off the newest run of its entity type that counted
-    one of its kind."""
+    one of its kind. A run's target_name becomes the D1 database it reached."""
     remaining = Counter(skipped_writes)
     kept, left_out = [], []
     for row in sorted(rows, key=lambda r: (r.get("started_at") or "", r["id"]), reverse=True):
@@ -186,6 +193,8 @@ def corrected_history(rows, skipped_writes):
         if wrote and not sum(row[c] or 0 for c in WRITE_COUNTS.values()):
             left_out.append((row["id"], f"none of its {wrote} write(s) reached D1"))
             continue
+        if target_name:
+            row["target_name"] = target_name
         kept.append(row)
     return kept, left_out
 
@@ -202,7 +211,7 @@ def sql_value(value):
     return f"cast(x'{str(value).encode().hex()}' as text)"
 
 
-def push_history(wrangler, folder):
+def push_history(wrangler, folder, target):
     """migration_runs in D1: once per patch, after every part applied."""
     mark = folder / HISTORY_MARK
     if mark.exists():
@@ -212,7 +221,7 @@ def push_history(wrangler, folder):
     skipped = Counter(
         {tuple(k.split("\t")): n for k, n in report.get("skipped_writes", {}).items()}
     )
-    kept, left_out = corrected_history(rows, skipped)
+    kept, left_out = corrected_history(rows, skipped, target.history_name())
     statements = [
         f"insert or replace into {HISTORY} ({', '.join(quoted(c) for c in row)})"
         f" values ({', '.join(sql_value(v) for v in row.values())})"
@@ -253,6 +262,11 @@ def push(wrangler, path, target):
         raise Refused(f"no patch in {folder}: run make d1-migrate first. Nothing was pushed.")
     manifest = json.loads((folder / "manifest.json").read_text())
     pulled = manifest["pulled"]
+    if not (folder / EXPECTED).exists():
+        raise Refused(
+            f"the patch in {folder} was written by an older version of this tool: run"
+            " make d1-migrate again. Nothing was pushed."
+        )
     check_same(pulled.get("target") or {}, target, "push", f"the patch in {folder}")
     check_writable(folder)
     started = time.monotonic()
@@ -271,10 +285,9 @@ def push(wrangler, path, target):
             f" ({time.monotonic() - part_started:.1f} s)",
             flush=True,
         )
-    sync_data_changes(conn, pulled["pulled_at"])
-    outcome, skipped, not_applied, skipped_writes = read_back(
-        wrangler, conn, new_conflict_keys(conn)
-    )
+    conn.execute(f"attach '{folder / EXPECTED}' as expected")
+    outcome, skipped, not_applied, skipped_writes = read_back(wrangler, conn)
+    moved_on = copy_state(conn) != manifest.get("copy_state")
     conn.close()
     report = {
         **outcome,
@@ -297,11 +310,17 @@ def push(wrangler, path, target):
         print(f"  skipped, changed in D1 since the pull: {key}")
     if len(skipped) > 20:
         print(f"  ... {len(skipped) - 20} more in {folder / 'push-report.json'}")
+    if moved_on:
+        print(
+            "d1-push: the copy has changed since this patch was written (another run on it):"
+            " what that run changed is not in this patch. Run make d1-migrate, then"
+            " make d1-push, to send it."
+        )
     if not_applied:
         raise D1Error(
             f"{len(not_applied)} row(s) still hold what the pull saw ({', '.join(not_applied[:5])}):"
             " the push did not finish, and the run history was not written. Push again; a"
             " repeated push is safe."
         )
-    print(f"d1-push: {push_history(wrangler, folder)}.")
+    print(f"d1-push: {push_history(wrangler, folder, target)}.")
     return report

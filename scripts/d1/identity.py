@@ -112,6 +112,12 @@ class Target:
         env = f" (env {self.env})" if self.env else ""
         return f"{where} database {self.database_name}{env} [{self.key}] of {self.config}"
 
+    def history_name(self):
+        """migration_runs.target_name of a run pushed to this database."""
+        place = "remote" if self.remote else "local"
+        env = f" env {self.env}" if self.env else ""
+        return f"d1 {place} {self.database_name}{env} [{self.key}]"
+
     def default_file(self):
         place = "remote" if self.remote else "local"
         readable = re.sub(
