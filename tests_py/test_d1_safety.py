@@ -631,3 +631,48 @@ def test_a_patch_made_stale_by_a_later_run_still_pushes_and_says_so(tmp_path, te
     assert "the copy has changed since this patch was written" in pushed.stdout
     (goal,) = d1.rows("select data from sync_data where entity_id = 'goal_001'")
     assert "Changed on the copy" not in goal["data"]
+
+
+def test_a_value_of_1_5_mb_with_newlines_and_a_backslash_pulls_and_pushes_exactly(
+    tmp_path, template_db
+):
+    """The pull re-reads such a value from D1 (the export alters it); hex()
+    of it would pass D1's 2 MB limit, so it is read in slices."""
+    d1 = seeded_d1(tmp_path, template_db)
+    line = "C:\\new folder\\notes.txt\n" + "é" * 40 + "\r\n"
+    piece = line * (61_000 // len(line.encode()))
+    notes = piece * 25
+    d1.execute(
+        ";\n".join(
+            ["update logbook_entries set notes = '' where id = 'le_002'"]
+            + [f"update logbook_entries set notes = notes || '{piece}' where id = 'le_002'"] * 25
+            # another of the export's alterations in the same pull
+            + ["update logbook_entries set duration = 9007199254740993 where id = 'le_003'"]
+        )
+    )
+    assert 1_500_000 <= len(notes.encode()) < 1_560_000
+    pulled = make(d1, "d1-pull")
+    assert "2 value(s) the export altered, read again from D1" in pulled.stdout
+    copy = d1.make_env()["D1_FILE"]
+    with sqlite3.connect(copy) as conn:
+        assert conn.execute("select notes from logbook_entries where id = 'le_002'").fetchone() == (
+            notes,
+        )
+        assert conn.execute(
+            "select duration from logbook_entries where id = 'le_003'"
+        ).fetchone() == (9007199254740993,)
+    make(d1, "d1-migrate")
+    make(d1, "d1-push")
+    expected = oracle_for_database(copy)[("logbook_entry", "le_002")]
+    assert len(expected["data"].encode()) > 1_500_000
+    size = len(expected["data"])
+    slices = [
+        d1.rows(
+            f"select substr(data, {start}, 300000) as part from sync_data"
+            " where entity_id = 'le_002'"
+        )[0]["part"]
+        for start in range(1, size + 1, 300_000)
+    ]
+    assert "".join(slices) == expected["data"]
+    (row,) = d1.rows("select checksum from sync_data where entity_id = 'le_002'")
+    assert row["checksum"] == expected["checksum"]

@@ -36,6 +36,8 @@ from tables import (
 from wrangler import D1Error
 
 BIG = 9007199254740991  # 2^53 - 1: beyond it JSON and the export round integers
+SLICE = 400_000  # bytes of a value per read: 800 KB of hex, far under D1's 2 MB
+SLICED = "sliced:"  # never the start of a literal
 
 
 def real_affinity(declared):
@@ -64,7 +66,13 @@ def suspect_values_sql(table, typed_columns):
         if not real_affinity(declared):
             condition += f" or (typeof({c}) = 'real' and {c} = cast({c} as integer))"
         conditions.append(f"({condition})")
-        values.append(f"(case when {condition} then {literal(c)} end) as v{i}")
+        # D1 refuses any value past 2 MB, hex() of a long text too: such a
+        # value is named here and read in slices
+        long_text = f"typeof({c}) = 'text' and length(cast({c} as blob)) > {SLICE}"
+        values.append(
+            f"(case when {condition} then (case when {long_text}"
+            f" then '{SLICED}' || length(cast({c} as blob)) else {literal(c)} end) end) as v{i}"
+        )
     return f"select {key}, {', '.join(values)} from {quoted(table)} where {' or '.join(conditions)}"
 
 
@@ -149,18 +157,31 @@ def load_failure(message, path):
 def repair(wrangler, conn, pulled):
     """Overwrite the values the export may have altered with D1's own."""
     statements = [suspect_values_sql(table, typed) for table, typed in pulled.items()]
-    repaired = 0
+    repaired, sliced = 0, []
     for (table, typed), rows in zip(pulled.items(), wrangler.query(statements), strict=True):
         key_sql = " and ".join(f"{quoted(k)} is %s" for k in KEYS[table])
         for row in rows:
-            key_values = tuple(row[f"k{i}"] for i in range(len(KEYS[table])))
+            where = key_sql % tuple(row[f"k{i}"] for i in range(len(KEYS[table])))
             for i, (col, _) in enumerate(typed):
-                if row[f"v{i}"] is not None:
-                    conn.execute(
-                        f"update {quoted(table)} set {quoted(col)} = {row[f'v{i}']}"
-                        f" where {key_sql % key_values}"
-                    )
-                    repaired += 1
+                value = row[f"v{i}"]
+                if value is None:
+                    continue
+                if value.startswith(SLICED):
+                    sliced.append((table, col, where, int(value[len(SLICED) :])))
+                    continue
+                conn.execute(f"update {quoted(table)} set {quoted(col)} = {value} where {where}")
+                repaired += 1
+    for table, col, where, size in sliced:
+        reads = [
+            f"select hex(substr(cast({quoted(col)} as blob), {start}, {SLICE})) as h"
+            f" from {quoted(table)} where {where}"
+            for start in range(1, size + 1, SLICE)
+        ]
+        text = "".join(rows[0]["h"] for rows in wrangler.query(reads))
+        conn.execute(
+            f"update {quoted(table)} set {quoted(col)} = cast(x'{text}' as text) where {where}"
+        )
+        repaired += 1
     return repaired
 
 
