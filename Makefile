@@ -29,22 +29,42 @@ CRYPTO_EXT = $(EXT_DIR)/crypto.so
 # production's data, and dbt advises leaving them out of production builds.
 PROD_BUILD = $(DBT) build --target $(TARGET) --exclude-resource-type unit_test
 
-# A misspelt variable would be ignored and the run would widen to every row.
-MISSPELT_VARS := USERID USER USERS USER_IDS ENTITY_TYPE ENTITY_TYPES ENTITYS TYPE TYPES \
-  DRYRUN DRY TARGETS ENV DB DB_PATH SYNC_DB
-GIVEN_MISSPELT = $(strip $(foreach v,$(MISSPELT_VARS),$(if $(filter command line,$(origin $(v))),$(v))))
+# A misspelt variable would be ignored and the run would widen to every row:
+# any variable given on the command line that this Makefile does not read is
+# refused (user_id=, USERID=, UID=), and so are the likely misspellings when
+# they come from the environment.
+KNOWN_VARS := TARGET SYNC_DB_PATH SYNC_WORK_DB_PATH USER_ID ENTITIES ENTITY DRY_RUN ALL CONFIRM \
+  D1_DATABASE WRANGLER_CONFIG WRANGLER_ENV D1_REMOTE D1_PERSIST_TO D1_FILE D1_PART_BYTES SYSTEM_PYTHON
+MISSPELT_VARS := USERID USER_IDS ENTITY_TYPE ENTITY_TYPES ENTITYS DRYRUN SYNC_DB
+COMMAND_LINE_VARS = $(foreach v,$(.VARIABLES),$(if $(filter command line,$(origin $(v))),$(v)))
+GIVEN_MISSPELT = $(strip $(filter-out $(KNOWN_VARS) SYNC_PG_% SYNC_SQLITE_%,$(COMMAND_LINE_VARS)) \
+  $(foreach v,$(MISSPELT_VARS),$(if $(filter environment,$(origin $(v))),$(v))))
 # A filter given but blank (USER_ID=$$unset, 'USER_ID=$$x', ENTITIES= , ) would
-# be dropped and widen the run to every user or entity type.
+# be dropped and widen the run to every user or entity type; a DRY_RUN that is
+# blank or misspelt (DRY_RUN=, DRY_RUN=on) would be a real run.
 comma := ,
 FILTER_VARS := USER_ID ENTITIES ENTITY
 GIVEN_BLANK = $(strip $(foreach v,$(FILTER_VARS),$(if $(filter command line environment,$(origin $(v))),$(if $(strip $(subst $(comma), ,$($(v)))),,$(v)))))
-check-make-vars: ## refuse a misspelt variable (USERID=, ENTITY_TYPES=, ...), a blank filter (USER_ID=) or an unknown TARGET
+FLAG_WORDS := 1 0 true false yes no TRUE FALSE YES NO True False Yes No
+GIVEN_BAD_FLAGS = $(strip $(foreach v,DRY_RUN ALL CONFIRM,$(if $(filter command line environment,$(origin $(v))),$(if $(filter $(FLAG_WORDS),$(strip $($(v)))),,$(v)))))
+# Targets that read no filter: a filter given to them narrows nothing.
+UNFILTERED_GOALS := $(filter run verify docs d1-pull d1-push,$(MAKECMDGOALS))
+GIVEN_FILTERS = $(strip $(foreach v,$(FILTER_VARS),$(if $(filter command line,$(origin $(v))),$(v))))
+check-make-vars: ## refuse a variable this Makefile does not read (USERID=), a blank filter (USER_ID=), a DRY_RUN that is not 1 or 0, or an unknown TARGET
 	@if [ -n "$(GIVEN_MISSPELT)" ]; then \
-	  echo "make: $(GIVEN_MISSPELT)= is not a variable of this Makefile, so it would be ignored and the run would widen to every row; nothing was run. Use USER_ID=, ENTITIES= (or ENTITY=), DRY_RUN=1, TARGET= and SYNC_DB_PATH= (make help lists them)." >&2; exit 2; fi
+	  echo "make: $(foreach v,$(GIVEN_MISSPELT),$(v)=) is not a variable of this Makefile, so it would be ignored and the run would widen to every row; nothing was run. Use USER_ID=, ENTITIES= (or ENTITY=), DRY_RUN=1, TARGET= and SYNC_DB_PATH= (make help lists them)." >&2; exit 2; fi
 	@if [ -n "$(GIVEN_BLANK)" ]; then \
 	  echo "make: $(foreach v,$(GIVEN_BLANK),$(v)=) given but blank, which would widen the run to every row; nothing was run. Leave the variable out to cover everything, or give it a value." >&2; exit 2; fi
+	@if [ -n "$(GIVEN_BAD_FLAGS)" ]; then \
+	  echo "make: $(foreach v,$(GIVEN_BAD_FLAGS),$(v)=$($(v))) is neither 1 nor 0 (or true/false, yes/no); nothing was run." >&2; exit 2; fi
+	@if [ -n "$(UNFILTERED_GOALS)" ] && [ -n "$(GIVEN_FILTERS)" ]; then \
+	  echo "make: $(UNFILTERED_GOALS) reads no filter, so $(foreach v,$(GIVEN_FILTERS),$(v)=) would narrow nothing; nothing was run. Filters belong to migrate, dry-run, rollback and d1-migrate." >&2; exit 2; fi
 	@case "$(TARGET)" in dev|staging|prod|postgres) ;; \
 	  *) echo "make: TARGET=$(TARGET) is not a target of profiles.yml; use dev, staging, prod or postgres." >&2; exit 2 ;; esac
+
+# make migrate, dry-run and rollback hold the lock the weekly job and the d1
+# steps take on a SQLite file, so none of them runs beside another.
+LOCKED = $(if $(filter postgres,$(TARGET)),,scripts/with_lock.sh "$(DB_PATH).lock")
 
 help: ## every target, one line each, with the variables it reads
 	@echo "usage: make TARGET [VAR=value ...]"
@@ -139,13 +159,13 @@ check-db: check-make-vars ## refuse a SYNC_DB_PATH that names no database (TARGE
 	@$(PY) scripts/check_sqlite_files.py "$(TARGET)" "$(DB_PATH)" "$(WORK_DB_PATH)"
 
 dry-run: setup check-db ## what a migration would write, writing nothing (TARGET, SYNC_DB_PATH, USER_ID, ENTITIES or ENTITY)
-	vars=$$(DRY_RUN=1 $(PY) scripts/dbt_vars.py) && $(DBT) run --target $(TARGET) --vars "$$vars"
+	vars=$$(DRY_RUN=1 $(PY) scripts/dbt_vars.py) && $(LOCKED) $(DBT) run --target $(TARGET) --vars "$$vars"
 
 migrate: setup check-db ## the migration: dbt build without unit tests (TARGET, SYNC_DB_PATH, USER_ID, ENTITIES or ENTITY)
-	vars=$$($(PY) scripts/dbt_vars.py) && $(PROD_BUILD) --vars "$$vars"
+	vars=$$($(PY) scripts/dbt_vars.py) && $(LOCKED) $(PROD_BUILD) --vars "$$vars"
 
 rollback: setup check-db ## remove migrated rows (ENTITY or USER_ID, or ALL=1 CONFIRM=1; DRY_RUN=1 counts only; TARGET, SYNC_DB_PATH)
-	args=$$($(PY) scripts/dbt_vars.py --rollback) && $(DBT) run-operation rollback_sync_data --target $(TARGET) --args "$$args"
+	args=$$($(PY) scripts/dbt_vars.py --rollback) && $(LOCKED) $(DBT) run-operation rollback_sync_data --target $(TARGET) --args "$$args"
 
 verify: setup check-db ## the verification queries, every check with its verdict (TARGET, SYNC_DB_PATH; SQLite only)
 	@if [ "$(TARGET)" = postgres ]; then \

@@ -16,6 +16,7 @@ import os
 import sys
 
 TRUE = ("1", "true", "yes")
+FALSE = ("0", "false", "no")
 FILTERS = ("USER_ID", "ENTITIES", "ENTITY")
 
 
@@ -41,7 +42,16 @@ def check_filters(environ):
 
 
 def flag(environ, name):
-    return environ.get(name, "").lower() in TRUE
+    """DRY_RUN, ALL, CONFIRM: unset is false; a value that is neither true nor
+    false (blank, `on`) is refused: a DRY_RUN= read as false is a real run."""
+    if name not in environ:
+        return False
+    value = environ[name].strip().lower()
+    if value not in TRUE + FALSE:
+        raise RefusedVars(
+            f"{name}={environ[name]} is neither 1 nor 0 (or true/false, yes/no); nothing was run."
+        )
+    return value in TRUE
 
 
 def entity_types(environ):

@@ -58,7 +58,7 @@ finish() {
 }
 
 # A filter given but blank would be dropped and widen the run to every row.
-vars=$(DRY_RUN= .venv/bin/python scripts/dbt_vars.py) || exit 2
+vars=$(env -u DRY_RUN .venv/bin/python scripts/dbt_vars.py) || exit 2
 
 if [ "$target" = d1 ]; then
   mkdir -p "$(dirname "$log")"

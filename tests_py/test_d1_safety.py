@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from conftest import PROJECT_DIR, oracle_for_database
+from conftest import PROJECT_DIR, oracle_for_database, run_dbt
 from d1_local import APP_CONFIG, ENV, LocalD1, load_sample_backend
 from production_shape import make_production_shaped_sqlite
 from test_d1 import api_insert, make
@@ -178,7 +178,8 @@ def test_the_lock_says_held_or_cannot_be_created(tmp_path, monkeypatch):
     staging = d1_target.resolve("DB", str(config), env="staging")
     lock = tmp_path / "locks" / "one.lock"
     monkeypatch.setattr(d1_target.Target, "lock_file", lambda self: lock)
-    with held(lock), pytest.raises(LockError) as busy, database_lock(staging):
+    copy = tmp_path / "copy.db"
+    with held(lock), pytest.raises(LockError) as busy, database_lock(staging, copy):
         pass
     assert busy.value.exit_code == EXIT_LOCKED == 75
     assert "is still going" in str(busy.value)
@@ -186,7 +187,7 @@ def test_the_lock_says_held_or_cannot_be_created(tmp_path, monkeypatch):
     blocked = tmp_path / "not-a-folder"
     blocked.write_text("")
     monkeypatch.setattr(d1_target.Target, "lock_file", lambda self: blocked / "x.lock")
-    with pytest.raises(LockError) as cannot, database_lock(staging):
+    with pytest.raises(LockError) as cannot, database_lock(staging, copy):
         pass
     assert cannot.value.exit_code == EXIT_CANTCREAT == 73
     assert f"cannot create the lock file {blocked / 'x.lock'}" in str(cannot.value)
@@ -359,21 +360,32 @@ def test_the_history_counts_what_reached_d1():
         history_row("rb", "goal", status="rolled_back"),
         {**history_row("old", "goal", status="failed"), "is_new": 0},  # reshaped by an upgrade
     ]
-    skipped = {
-        ("goal", "insert"): 1,
-        ("goal", "update"): 1,
-        ("goal", "conflict"): 1,
-        ("practice_session", "insert"): 3,
-    }
-    kept, left_out = corrected_history(rows, skipped)
+    applied = {("goal", "insert"): 4, ("goal", "update"): 1}
+    kept, left_out = corrected_history(rows, applied, "d1 local db [k]")
     by_id = {r["id"]: r for r in kept}
     assert set(by_id) == {"r1:goal", "r1:logbook_entry", "old:goal"}
     assert (by_id["r1:goal"]["inserted_count"], by_id["r1:goal"]["updated_count"]) == (4, 1)
     assert by_id["r1:goal"]["conflict_count"] == 0
+    assert by_id["r1:goal"]["target_name"] == "d1 local db [k]"
+    assert "target_name" not in by_id["old:goal"]
     assert dict(left_out) == {
         "r1:practice_session": "none of its 3 write(s) reached D1",
         "r0:goal": "failed on the local copy",
         "rb:goal": "rolled_back on the local copy",
+    }
+
+
+def test_a_run_undone_on_the_copy_before_the_push_claims_nothing():
+    """migrate (12 goal inserts), rollback of the copy, migrate again (12):
+    12 reached D1, and only the newest run says so."""
+    first = {**history_row("a", "goal", inserted_count=12), "started_at": "2026-12-06 10:00:00"}
+    rollback = {**history_row("b", "goal", status="rolled_back"), "started_at": "2026-12-06 10:05"}
+    again = {**history_row("c", "goal", inserted_count=12), "started_at": "2026-12-06 10:10:00"}
+    kept, left_out = corrected_history([first, rollback, again], {("goal", "insert"): 12})
+    assert [(r["id"], r["inserted_count"]) for r in kept] == [("c:goal", 12)]
+    assert dict(left_out) == {
+        "a:goal": "none of its 12 write(s) reached D1",
+        "b:goal": "rolled_back on the local copy",
     }
 
 
@@ -676,3 +688,177 @@ def test_a_value_of_1_5_mb_with_newlines_and_a_backslash_pulls_and_pushes_exactl
     assert "".join(slices) == expected["data"]
     (row,) = d1.rows("select checksum from sync_data where entity_id = 'le_002'")
     assert row["checksum"] == expected["checksum"]
+
+
+# --- what a review found after the first round --------------------------------
+
+
+def test_wrangler_never_takes_its_environment_from_elsewhere(tmp_path, monkeypatch):
+    """CLOUDFLARE_ENV and .env files would point wrangler at another
+    environment than the identity's: refused, and never passed on."""
+    config = app_config(tmp_path / "api")
+    env = {**ENV, "WRANGLER_CONFIG": str(config), "D1_DATABASE": "DB", "CLOUDFLARE_ENV": "staging"}
+    proc = run([PYTHON, "scripts/d1", "pull"], env)
+    assert proc.returncode == 2
+    assert "CLOUDFLARE_ENV=staging is set, and wrangler would take it" in proc.stderr
+    import wrangler as wrangler_module
+
+    seen = {}
+
+    def fake_run(command, **kwargs):
+        seen.update(command=command, env=kwargs["env"])
+        return subprocess.CompletedProcess(command, 0, "[]", "")
+
+    monkeypatch.setattr(wrangler_module.subprocess, "run", fake_run)
+    monkeypatch.setenv("CLOUDFLARE_ENV", "staging")
+    tool = wrangler_module.Wrangler(d1_target.resolve("DB", str(config)))
+    tool._run(["execute", "DB", "--local", "--command", "select 1"])
+    assert "CLOUDFLARE_ENV" not in seen["env"]
+    at = seen["command"].index("--env-file")
+    assert seen["command"][at + 1] == "/dev/null" and "--env" not in seen["command"]
+
+
+def test_two_databases_sharing_one_copy_share_its_lock(tmp_path):
+    config_a, config_b = app_config(tmp_path / "a"), app_config(tmp_path / "b")
+    copy = tmp_path / "shared.db"
+    with held(f"{copy}.lock"):
+        for config in (config_a, config_b):
+            proc = run(
+                [PYTHON, "scripts/d1", "pull"],
+                {**ENV, "WRANGLER_CONFIG": str(config), "D1_DATABASE": "DB", "D1_FILE": str(copy)},
+            )
+            assert proc.returncode == 75, proc.stderr
+            assert f"another step on {copy} is still going" in proc.stderr
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["migrate", "TARGET=prod"],
+        ["dry-run", "TARGET=prod"],
+        ["rollback", "TARGET=prod", "ENTITY=goal", "CONFIRM=1"],
+    ],
+)
+def test_make_steps_on_a_file_take_its_lock(db, command):
+    """A migrate or rollback on a D1 copy while a d1 step (or the weekly job)
+    holds it would change what the push is checked against."""
+    before = db.read_bytes()
+    with held(f"{db}.lock"):
+        proc = run(["make", "--no-print-directory", *command, f"SYNC_DB_PATH={db}"], ENV)
+    assert proc.returncode == 2  # make's code; the cause is on stderr
+    assert f"another run on {db} is still going (lock {db}.lock is held)" in proc.stderr
+    assert db.read_bytes() == before
+
+
+@pytest.mark.parametrize("value", ["", "on", "y", " "])
+def test_a_dry_run_that_is_not_1_or_0_is_refused(db, tmp_path, value):
+    """DRY_RUN= read as false would be a real run (a rollback deleted rows)."""
+    before = db.read_bytes()
+    proc = run(
+        [
+            "make",
+            "--no-print-directory",
+            "rollback",
+            "TARGET=prod",
+            "ENTITY=goal",
+            f"DRY_RUN={value}",
+            f"SYNC_DB_PATH={db}",
+        ],
+        ENV,
+    )
+    assert proc.returncode == 2
+    assert f"DRY_RUN={value.strip()} is neither 1 nor 0" in proc.stderr
+    d1 = run([PYTHON, "scripts/d1", "sync"], {**ENV, "DRY_RUN": value, "D1_DATABASE": "DB"})
+    assert d1.returncode == 2 and "is neither 1 nor 0" in d1.stderr
+    assert db.read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["user_id=u_alice"],  # make would ignore a lower-case name
+        ["UID=u_alice"],
+        ["USERID=u_alice"],
+    ],
+)
+def test_a_variable_the_makefile_does_not_read_is_refused(db, args):
+    proc = run(
+        [
+            "make",
+            "--no-print-directory",
+            "rollback",
+            "TARGET=prod",
+            "ENTITY=goal",
+            "DRY_RUN=1",
+            f"SYNC_DB_PATH={db}",
+            *args,
+        ],
+        ENV,
+    )
+    assert proc.returncode == 2
+    assert f"make: {args[0].split('=')[0]}= is not a variable of this Makefile" in proc.stderr
+
+
+@pytest.mark.parametrize("make_target", ["d1-push", "d1-pull", "run", "verify"])
+def test_a_filter_a_target_does_not_read_is_refused(make_target):
+    proc = run(["make", "--no-print-directory", make_target, "USER_ID=u_alice"], ENV)
+    assert proc.returncode == 2
+    assert f"make: {make_target} reads no filter, so USER_ID= would narrow nothing" in (proc.stderr)
+
+
+def test_a_null_filter_through_dbt_is_refused(db):
+    """`--vars "{user_id: $uid}"` with uid unset is YAML's null."""
+    migrate = run_dbt(
+        db, "run", "--target", "prod", "--vars", "{user_id: , dry_run: true}", expect_ok=False
+    )
+    assert "The var user_id is given but empty" in migrate.stdout
+    rollback = run_dbt(
+        db,
+        "run-operation",
+        "rollback_sync_data",
+        "--target",
+        "prod",
+        "--args",
+        "{entity_type: goal, user_id: , dry_run: true}",
+        expect_ok=False,
+    )
+    assert "rollback_sync_data: user_id is given but empty" in rollback.stdout
+
+
+@pytest.mark.parametrize(
+    ("config_name", "text", "message"),
+    [
+        ("wrangler.toml", b"name = '\xff'\n", "does not parse"),
+        ("wrangler.toml", b'env = "staging"\n', "has an `env` that is not a table"),
+        ("wrangler.json", b"[1, 2]", "is not a table of settings"),
+        ("wrangler.toml", b"d1_databases = 'DB'\n", "d1_databases at its top level in"),
+    ],
+)
+def test_a_broken_config_is_one_line(tmp_path, config_name, text, message):
+    config = tmp_path / config_name
+    config.write_bytes(text)
+    env = {**ENV, "WRANGLER_CONFIG": str(config), "D1_DATABASE": "DB"}
+    if b"env" in text:
+        env["WRANGLER_ENV"] = "staging"
+    proc = run([PYTHON, "scripts/d1", "pull"], env)
+    assert proc.returncode == 2, proc.stderr
+    assert message in proc.stderr and "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_a_damaged_manifest_or_a_folder_for_d1_file_is_one_line(tmp_path):
+    config = app_config(tmp_path / "api")
+    env = {**ENV, "WRANGLER_CONFIG": str(config), "D1_DATABASE": "DB"}
+    copy = tmp_path / "copy.db"
+    (tmp_path / "copy.db.patch").mkdir()
+    (tmp_path / "copy.db.patch" / "manifest.json").write_text('{"pulled": ')
+    (tmp_path / "copy.db.patch" / "expected.db").write_text("")
+    damaged = run([PYTHON, "scripts/d1", "push"], {**env, "D1_FILE": str(copy)})
+    assert damaged.returncode == 2
+    assert f"the patch's manifest {tmp_path / 'copy.db.patch' / 'manifest.json'}" in (
+        damaged.stderr
+    )
+    assert "Traceback" not in damaged.stderr
+    folder = run([PYTHON, "scripts/d1", "pull"], {**env, "D1_FILE": str(tmp_path)})
+    assert folder.returncode == 2
+    assert f"D1_FILE={tmp_path} is a folder" in folder.stderr

@@ -13,6 +13,18 @@
 #}
 {% macro rollback_sync_data(entity_type=none, entity_types=none, user_id=none, all=false, confirm=false, dry_run=false) -%}
     {%- set known = migration_entity_types() -%}
+    {#- `--args '{entity_type: goal, user_id: $uid}'` with uid unset gives a null:
+        read as "not given", it would take back every user's rows -#}
+    {%- set given = invocation_args_dict.get('args') or {} -%}
+    {%- if given is string -%}
+        {%- set given = fromyaml(given) or {} -%}
+    {%- endif -%}
+    {%- for name in ['user_id', 'entity_type', 'entity_types'] if name in given
+        and (given[name] is none or given[name] | string | trim in ['', '[]']) -%}
+        {{ exceptions.raise_compiler_error(
+            "rollback_sync_data: " ~ name ~ " is given but empty, which would widen the "
+            ~ "rollback; nothing was removed. Leave it out, or give a value.") }}
+    {%- endfor -%}
     {%- set chosen = entity_types if entity_types is not none else ([entity_type] if entity_type is not none else []) -%}
     {%- if chosen is string -%}
         {%- set chosen = chosen.split(',') | map('trim') | list -%}

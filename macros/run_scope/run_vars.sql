@@ -11,8 +11,9 @@
     {%- endif -%}
     {%- set known = known_run_vars() -%}
     {%- set unknown = given.keys() | reject('in', known) | list -%}
+    {#- `{user_id: $uid}` with uid unset is YAML's null: refused like '' -#}
     {%- for name in ['user_id', 'entity_types'] if name in given
-        and given[name] is not none and given[name] | string | trim in ['', '[]'] -%}
+        and (given[name] is none or given[name] | string | trim in ['', '[]']) -%}
         {{ exceptions.raise_compiler_error(
             "The var " ~ name ~ " is given but empty, which would widen the run to every "
             ~ ("user" if name == 'user_id' else "entity type") ~ "; nothing was run. "

@@ -34,15 +34,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from dbt_vars import RefusedVars, check_filters, run_vars  # noqa: E402
+from dbt_vars import RefusedVars, check_filters, flag, run_vars  # noqa: E402
 from identity import PROJECT_DIR, check_same, resolve  # noqa: E402
 from lock import database_lock  # noqa: E402
 from patch import make_patch, pulled_record  # noqa: E402
 from pull import pull  # noqa: E402
 from push import push  # noqa: E402
 from wrangler import D1Error, Refused, Wrangler  # noqa: E402
-
-TRUE = ("1", "true", "yes")
 
 
 def setting(name):
@@ -54,22 +52,44 @@ def setting(name):
 
 
 def current_target():
+    env = setting("WRANGLER_ENV")
+    cloudflare_env = os.environ.get("CLOUDFLARE_ENV")
+    if cloudflare_env is not None and cloudflare_env != env:
+        raise Refused(
+            f"CLOUDFLARE_ENV={cloudflare_env} is set, and wrangler would take it for the"
+            f" environment, while WRANGLER_ENV={env!r} names {'another' if env else 'none'}."
+            " Set WRANGLER_ENV to the environment you mean and unset CLOUDFLARE_ENV."
+            " Nothing was run."
+        )
     return resolve(
         setting("D1_DATABASE"),
         setting("WRANGLER_CONFIG"),
-        env=setting("WRANGLER_ENV"),
-        remote=setting("D1_REMOTE").lower() in TRUE,
+        env=env,
+        remote=remote_asked(),
         persist_to=setting("D1_PERSIST_TO") or None,
     )
 
 
 def local_file(target):
     given = setting("D1_FILE")
-    return Path(given).resolve() if given else target.default_file()
+    path = Path(given).resolve() if given else target.default_file()
+    if path.is_dir():
+        raise Refused(f"D1_FILE={given} is a folder: name the copy's file. Nothing was run.")
+    return path
+
+
+def remote_asked():
+    try:
+        return flag(os.environ, "D1_REMOTE")
+    except RefusedVars as refusal:
+        raise Refused(str(refusal)) from refusal
 
 
 def dry_run_asked():
-    return os.environ.get("DRY_RUN", "").lower() in TRUE
+    try:
+        return flag(os.environ, "DRY_RUN")
+    except RefusedVars as refusal:
+        raise Refused(str(refusal)) from refusal
 
 
 def migrate(target, path, dry_run):
@@ -124,9 +144,10 @@ def run_step(step):
         print(local_file(current_target()))
         return
     check_filters(os.environ)
+    dry_run_asked()  # a DRY_RUN that is neither 1 nor 0 stops every step
     target = current_target()
     path = local_file(target)
-    with database_lock(target):
+    with database_lock(target, path):
         if step == "pull":
             pull(Wrangler(target), path, target.record())
         elif step == "migrate":

@@ -30,15 +30,23 @@ PROJECT_DIR = Path(__file__).resolve().parents[2]
 
 def read_config(path):
     """A wrangler.toml, wrangler.json or wrangler.jsonc as a dict."""
-    text = path.read_text()
     try:
+        text = path.read_text()
         if path.suffix == ".toml":
-            return tomllib.loads(text)
-        return json.loads(strip_json_comments(text))
+            parsed = tomllib.loads(text)
+        else:
+            parsed = json.loads(strip_json_comments(text))
+    except OSError as error:
+        raise Refused(
+            f"the wrangler config {path} cannot be read: {error.strerror}. Nothing was run."
+        ) from error
     except (tomllib.TOMLDecodeError, ValueError) as error:
         raise Refused(
             f"the wrangler config {path} does not parse: {error}. Nothing was run."
         ) from error
+    if not isinstance(parsed, dict):
+        raise Refused(f"the wrangler config {path} is not a table of settings. Nothing was run.")
+    return parsed
 
 
 def strip_json_comments(text):
@@ -159,13 +167,21 @@ def resolve(database, config, env="", remote=False, persist_to=None):
     section, where = parsed, "at its top level"
     if env:
         envs = parsed.get("env") or {}
+        if not isinstance(envs, dict) or not all(isinstance(e, dict) for e in envs.values()):
+            raise Refused(
+                f"the wrangler config {path} has an `env` that is not a table of environments."
+                " Nothing was run."
+            )
         if env not in envs:
             raise Refused(
                 f"WRANGLER_ENV={env} is not an environment of {path}"
                 f" (it has: {', '.join(sorted(envs)) or 'none'}). Nothing was run."
             )
         section, where = envs[env], f"under [env.{env}]"
-    entries = [e for e in section.get("d1_databases") or [] if isinstance(e, dict)]
+    entries = section.get("d1_databases") or []
+    if not isinstance(entries, list):
+        raise Refused(f"d1_databases {where} in {path} is not a list. Nothing was run.")
+    entries = [e for e in entries if isinstance(e, dict)]
     entry = next(
         (e for e in entries if database in (e.get("database_name"), e.get("binding"))), None
     )

@@ -4,6 +4,7 @@ database through two names or two files cannot overlap."""
 
 import fcntl
 from contextlib import contextmanager
+from pathlib import Path
 
 from wrangler import D1Error
 
@@ -19,17 +20,15 @@ class LockError(D1Error):
         self.exit_code = code
 
 
-@contextmanager
-def database_lock(target):
-    """The lock of one database, whichever file or name reached it."""
-    path = target.lock_file()
+def take(path, holder):
+    """An open, flock'ed handle on path, or a LockError (73 or 75)."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         handle = open(path, "a")  # noqa: SIM115 (held until the step ends)
     except OSError as error:
         raise LockError(
             EXIT_CANTCREAT,
-            f"cannot create the lock file {path} ({error.strerror}): the folder must be"
+            f"cannot create the lock file {path} ({error.strerror}): its folder must be"
             " writable by this user. Nothing was run.",
         ) from error
     try:
@@ -38,10 +37,22 @@ def database_lock(target):
         handle.close()
         raise LockError(
             EXIT_LOCKED,
-            f"another d1 step on {target.describe()} is still going (lock {path} is held);"
+            f"another step on {holder} is still going (lock {path} is held);"
             " not starting. Run again when it has finished.",
         ) from error
+    return handle
+
+
+@contextmanager
+def database_lock(target, copy):
+    """The lock of one database, whichever file or name reached it, and the
+    lock of its local copy (<copy>.lock, the one make migrate, make rollback
+    and the weekly job take on a SQLite file), whichever database it holds.
+    Always in that order, never waiting: no two steps can deadlock."""
+    handles = [take(target.lock_file(), target.describe())]
     try:
+        handles.append(take(Path(f"{copy}.lock"), str(copy)))
         yield
     finally:
-        handle.close()
+        for handle in handles:
+            handle.close()

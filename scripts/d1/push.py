@@ -96,8 +96,8 @@ def schema_statements(wrangler, conn, manifest):
 
 def read_back(wrangler, conn):
     """D1's state of every patched key, beside what the pull saw and the run
-    wrote (as the patch recorded them), and the skipped writes counted by
-    entity type and kind."""
+    wrote (as the patch recorded them), and the writes that applied, counted
+    by entity type and kind."""
     conflict_keys = {
         row[0]
         for row in conn.execute(
@@ -145,17 +145,19 @@ def read_back(wrangler, conn):
             if not r["user_exists"]:
                 user_gone.add(r["k"])
     outcome = {"applied": 0, "skipped": 0, "not_applied": 0}
-    skipped, not_applied, skipped_writes = [], [], Counter()
+    skipped, not_applied, applied_writes = [], [], Counter()
     for row in rows:
         key, checksum, deleted_at, is_insert, p_checksum, p_deleted_at = row[3:9]
         state = found.get(key)
         readable = "/".join(bytes.fromhex(part).decode() for part in key.split("/"))
         if state == (checksum, deleted_at):
             outcome["applied"] += 1
+            applied_writes[(row[9], row[10])] += 1
+            if key in conflict_keys:
+                applied_writes[(row[9], "conflict")] += 1
         elif key in user_gone:
             outcome["skipped"] += 1
             skipped.append(f"{readable} (its user was deleted after the pull)")
-            skipped_writes[(row[9], row[10])] += 1
         elif (state is None and is_insert) or (
             state == (p_checksum, p_deleted_at) and not is_insert
         ):
@@ -164,17 +166,20 @@ def read_back(wrangler, conn):
         else:
             outcome["skipped"] += 1
             skipped.append(readable)
-            skipped_writes[(row[9], row[10])] += 1
-            if key in conflict_keys:
-                skipped_writes[(row[9], "conflict")] += 1
-    return outcome, skipped, not_applied, skipped_writes
+    return outcome, skipped, not_applied, applied_writes
 
 
-def corrected_history(rows, skipped_writes, target_name=None):
-    """The history rows to write to D1, and the runs left out with why. A
-    skipped write is taken off the newest run of its entity type that counted
-    one of its kind. A run's target_name becomes the D1 database it reached."""
-    remaining = Counter(skipped_writes)
+def corrected_history(rows, applied_writes, target_name=None):
+    """The history rows to write to D1, and the runs left out with why.
+
+    What reached D1 is the patch's writes that applied: per entity type and
+    kind (insert, update, tombstone, revive, conflict) they are shared out
+    among the runs made on the copy since the pull, the newest first, each run
+    taking at most what it counted. So a run whose writes a later run undid
+    or redid on the copy (a rollback, then a migrate), or whose writes the
+    push skipped, is left with what reached D1, and with nothing gets no row.
+    A run's target_name becomes the D1 database it reached."""
+    remaining = Counter(applied_writes)
     kept, left_out = [], []
     for row in sorted(rows, key=lambda r: (r.get("started_at") or "", r["id"]), reverse=True):
         row = dict(row)
@@ -186,11 +191,9 @@ def corrected_history(rows, skipped_writes, target_name=None):
             continue
         wrote = sum(row.get(c) or 0 for c in WRITE_COUNTS.values())
         for kind, column in [*WRITE_COUNTS.items(), ("conflict", "conflict_count")]:
-            taken = min(row.get(column) or 0, remaining[(row["entity_type"], kind)])
-            if taken:
-                row[column] -= taken
-                remaining[(row["entity_type"], kind)] -= taken
-        if wrote and not sum(row[c] or 0 for c in WRITE_COUNTS.values()):
+            row[column] = min(row.get(column) or 0, remaining[(row["entity_type"], kind)])
+            remaining[(row["entity_type"], kind)] -= row[column]
+        if wrote and not sum(row[c] for c in WRITE_COUNTS.values()):
             left_out.append((row["id"], f"none of its {wrote} write(s) reached D1"))
             continue
         if target_name:
@@ -216,12 +219,12 @@ def push_history(wrangler, folder, target):
     mark = folder / HISTORY_MARK
     if mark.exists():
         return "the run history of this patch was recorded in D1 by an earlier push"
-    rows = json.loads((folder / "history.json").read_text())
-    report = json.loads((folder / "push-report.json").read_text())
-    skipped = Counter(
-        {tuple(k.split("\t")): n for k, n in report.get("skipped_writes", {}).items()}
+    rows = read_json(folder / "history.json", "the patch's run history")
+    report = read_json(folder / "push-report.json", "the push's report")
+    applied = Counter(
+        {tuple(k.split("\t")): n for k, n in report.get("applied_writes", {}).items()}
     )
-    kept, left_out = corrected_history(rows, skipped, target.history_name())
+    kept, left_out = corrected_history(rows, applied, target.history_name())
     statements = [
         f"insert or replace into {HISTORY} ({', '.join(quoted(c) for c in row)})"
         f" values ({', '.join(sql_value(v) for v in row.values())})"
@@ -229,18 +232,44 @@ def push_history(wrangler, folder, target):
     ]
     if statements:
         wrangler.query(statements)
-    mark.write_text(
-        json.dumps({"recorded": [r["id"] for r in kept], "left_out": left_out}, indent=1) + "\n"
+    write_file(
+        mark,
+        json.dumps({"recorded": [r["id"] for r in kept], "left_out": left_out}, indent=1) + "\n",
     )
     runs = len({r.get("run_id") for r in kept if r.get("run_id")})
-    text = f"the run history: {len(kept)} row(s) of {runs} run(s) recorded in D1"
-    if any(skipped.values()):
-        text += ", their counts less the skipped writes"
+    text = (
+        f"the run history: {len(kept)} row(s) of {runs} run(s) recorded in D1, counting the"
+        " writes that reached it"
+    )
     if left_out:
         text += "; not recorded, as nothing of them reached D1: " + ", ".join(
             f"{run_id} ({why})" for run_id, why in left_out[:6]
         )
     return text
+
+
+def write_file(path, text):
+    """A file of the patch folder, or a D1Error naming it; a re-push finishes
+    what this one could not record."""
+    try:
+        path.write_text(text)
+    except OSError as error:
+        path.unlink(missing_ok=True)
+        raise D1Error(
+            f"cannot write {path} ({error.strerror}) after every part was applied: free space"
+            " there, then push again (a repeated push is safe) to record the outcome and the"
+            " run history."
+        ) from error
+
+
+def read_json(path, what):
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as error:
+        raise Refused(
+            f"{what} {path} cannot be read ({error}): run make d1-migrate again. Nothing was"
+            " pushed."
+        ) from error
 
 
 def check_writable(folder):
@@ -260,7 +289,7 @@ def push(wrangler, path, target):
     folder = patch_dir(path)
     if not (folder / "manifest.json").exists():
         raise Refused(f"no patch in {folder}: run make d1-migrate first. Nothing was pushed.")
-    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest = read_json(folder / "manifest.json", "the patch's manifest")
     pulled = manifest["pulled"]
     if not (folder / EXPECTED).exists():
         raise Refused(
@@ -286,16 +315,16 @@ def push(wrangler, path, target):
             flush=True,
         )
     conn.execute(f"attach '{folder / EXPECTED}' as expected")
-    outcome, skipped, not_applied, skipped_writes = read_back(wrangler, conn)
+    outcome, skipped, not_applied, applied_writes = read_back(wrangler, conn)
     moved_on = copy_state(conn) != manifest.get("copy_state")
     conn.close()
     report = {
         **outcome,
         "skipped_keys": skipped,
         "not_applied_keys": not_applied,
-        "skipped_writes": {"\t".join(k): n for k, n in skipped_writes.items()},
+        "applied_writes": {"\t".join(k): n for k, n in applied_writes.items()},
     }
-    (folder / "push-report.json").write_text(json.dumps(report, indent=2) + "\n")
+    write_file(folder / "push-report.json", json.dumps(report, indent=2) + "\n")
     print(
         f"d1-push: {wrangler.describe()} in {time.monotonic() - started:.1f} s:"
         f" sync_data {outcome['applied']} applied, {outcome['skipped']} skipped,"

@@ -67,13 +67,20 @@ class Wrangler:
 
     def _run(self, args, config=None):
         env = dict(os.environ, WRANGLER_SEND_METRICS="false", NO_COLOR="1", CI="1")
+        # wrangler would pick its environment from CLOUDFLARE_ENV when --env is
+        # absent: the environment is the identity's, passed as --env or none
+        env.pop("CLOUDFLARE_ENV", None)
         # one file, appended to, not a file per call
         env.setdefault("WRANGLER_LOG_PATH", str(PROJECT_DIR / "logs" / "wrangler.log"))
+        # and no .env files of the working folder (they may name another
+        # environment, account or API): the process environment only
         command = [
             str(WRANGLER),
             "d1",
             *args,
             *self._env_args(),
+            "--env-file",
+            os.devnull,
             "--config",
             str(config or self.config),
         ]
