@@ -328,6 +328,16 @@ def test_the_weekly_d1_job_exits_with_the_failing_steps_code(tmp_path):
     assert refused.returncode == 2
     assert "D1_DATABASE=mirubato-dev is not declared at its top level" in refused.stdout
     assert "finished: exit code 2" in refused.stdout
+    # a step that fails: a database without the app's tables stops the pull
+    empty = LocalD1(tmp_path / "empty", name="DB")
+    empty.execute("create table t (x)")
+    failed = run(
+        ["scripts/weekly_sync.sh", "d1", str(tmp_path / "w.log")],
+        {k: v for k, v in empty.make_env(D1_FILE=None).items()},
+    )
+    assert failed.returncode == 1, failed.stdout
+    assert "d1-pull: " in failed.stdout and "it is not the app's database" in failed.stdout
+    assert "finished: exit code 1" in failed.stdout
 
 
 # --- 5. an honest history -----------------------------------------------------
@@ -862,3 +872,38 @@ def test_a_damaged_manifest_or_a_folder_for_d1_file_is_one_line(tmp_path):
     folder = run([PYTHON, "scripts/d1", "pull"], {**env, "D1_FILE": str(tmp_path)})
     assert folder.returncode == 2
     assert f"D1_FILE={tmp_path} is a folder" in folder.stderr
+
+
+def test_a_document_past_d1s_row_limit_is_a_reject_not_a_failed_push(tmp_path, template_db):
+    """1.05 MB of quotes is a legal D1 row; JSON doubles it past 2,000,000
+    bytes, so its sync_data row could never be pushed."""
+    d1 = seeded_d1(tmp_path, template_db)
+    piece = '"\\' * 35_000
+    d1.execute(
+        ";\n".join(
+            ["update logbook_entries set notes = '' where id = 'le_004'"]
+            + [f"update logbook_entries set notes = notes || '{piece}' where id = 'le_004'"] * 15
+        )
+    )
+    synced = make(d1, "d1-sync")
+    assert "rejected logbook_entry too_large_for_d1: 1 row(s)" in synced.stdout
+    (reject,) = d1.rows(
+        "select entity_id, reason from migration_rejects where entity_type = 'logbook_entry'"
+        " and reason like 'too_large_for_d1%'"
+    )
+    assert reject["entity_id"] == "le_004"
+    assert reject["reason"].startswith("too_large_for_d1: data: the sync_data row would be ")
+    assert reject["reason"].endswith(" bytes, over D1's 2000000-byte row limit")
+    assert d1.rows("select count(*) as n from sync_data where entity_id = 'le_004'") == [{"n": 0}]
+    # every other row arrived
+    assert d1.rows("select count(*) as n from sync_data") == [{"n": 53}]
+    # on a plain SQLite file there is no D1 limit: the row migrates
+    copy = Path(d1.make_env()["D1_FILE"])
+    plain = tmp_path / "plain.db"
+    shutil.copy(copy, plain)
+    run_dbt(plain, "build", "--target", "prod", "--exclude-resource-type", "unit_test")
+    with sqlite3.connect(plain) as conn:
+        (size,) = conn.execute(
+            "select length(cast(data as blob)) from sync_data where entity_id = 'le_004'"
+        ).fetchone()
+    assert size > 2_000_000

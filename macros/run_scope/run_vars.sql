@@ -44,6 +44,7 @@
 {% macro known_run_vars() -%}
     {{ return([
         'busy_timeout_ms',
+        'd1_row_limit',
         'dry_run',
         'dry_run_csv',
         'entity_types',

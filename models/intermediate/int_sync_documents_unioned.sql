@@ -19,6 +19,9 @@
     {%- do staged.update({entity_type: ref('stg_backend__' ~ table)}) -%}
 {%- endfor -%}
 {%- set in_scope = sync_entity_types() -%}
+{#- On D1 (var d1_row_limit, set by scripts/d1) a row past D1's row limit
+    could never be pushed: it is a reject, not a failed push. -#}
+{%- set d1_row_limit = var('d1_row_limit', none) -%}
 {%- if execute and not in_scope -%}
     {{ exceptions.raise_compiler_error(
         "The selected models and var entity_types have no entity type "
@@ -85,6 +88,13 @@ final as (
                         'orphan_user: user_id: '
                         || substr(unioned.user_id, 1, 60)
                         || ' names no user'
+                {%- if d1_row_limit is not none %}
+                when {{ d1_row_size('unioned') }} > {{ d1_row_limit }}
+                    then
+                        'too_large_for_d1: data: the sync_data row would be '
+                        || {{ d1_row_size('unioned') }} || ' bytes, over D1''s '
+                        || '{{ d1_row_limit }}-byte row limit'
+                {%- endif %}
             end
         ) as reject_reason,
         case

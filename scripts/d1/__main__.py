@@ -43,6 +43,9 @@ from push import push  # noqa: E402
 from wrangler import D1Error, Refused, Wrangler  # noqa: E402
 
 
+D1_ROW_LIMIT = 2_000_000
+
+
 def setting(name):
     """A variable's value; given but blank is refused, never read as unset."""
     value = os.environ.get(name)
@@ -101,6 +104,8 @@ def migrate(target, path, dry_run):
         dbt_vars = run_vars(os.environ, dry_run=dry_run)
     except RefusedVars as refusal:
         raise Refused(str(refusal)) from refusal
+    # D1 refuses a row past 2,000,000 bytes: such a document is a reject
+    dbt_vars["d1_row_limit"] = D1_ROW_LIMIT
     profile_target = "prod" if target.remote else "staging"
     command = [str(PROJECT_DIR / ".venv" / "bin" / "dbt")]
     if dry_run:
@@ -119,8 +124,12 @@ def migrate(target, path, dry_run):
         make_patch(path, target)
 
 
-def sync(target, path):
+def sync(target, path, current):
+    """pull, migrate, push; current[0] names the step under way, for the
+    message of a failure."""
+    current[0] = "pull"
     pull(Wrangler(target), path, target.record())
+    current[0] = "migrate"
     migrate(target, path, dry_run=False)
     if dry_run_asked():
         print(
@@ -128,6 +137,7 @@ def sync(target, path):
             " apply (guarded: rows the API changes before then are skipped)."
         )
         return
+    current[0] = "push"
     push(Wrangler(target), path, target)
 
 
@@ -139,7 +149,7 @@ def explain_os_error(error):
     return f"cannot write{where}: {error.strerror or error}."
 
 
-def run_step(step):
+def run_step(step, current):
     if step == "path":
         print(local_file(current_target()))
         return
@@ -157,7 +167,7 @@ def run_step(step):
         elif step == "push":
             push(Wrangler(target), path, target)
         elif step == "sync":
-            sync(target, path)
+            sync(target, path, current)
 
 
 def main(argv):
@@ -165,20 +175,21 @@ def main(argv):
     if step not in ("path", "pull", "migrate", "patch", "push", "sync"):
         print(__doc__, file=sys.stderr)
         return 2
+    current = [step]
     try:
-        run_step(step)
+        run_step(step, current)
     except D1Error as error:
-        print(f"d1-{step}: {error}", file=sys.stderr)
+        print(f"d1-{current[0]}: {error}", file=sys.stderr)
         return error.exit_code
     except RefusedVars as refusal:
-        print(f"d1-{step}: {refusal}", file=sys.stderr)
+        print(f"d1-{current[0]}: {refusal}", file=sys.stderr)
         return 2
     except OSError as error:
-        print(f"d1-{step}: {explain_os_error(error)}", file=sys.stderr)
+        print(f"d1-{current[0]}: {explain_os_error(error)}", file=sys.stderr)
         return 1
     except sqlite3.Error as error:
         detail = "the disk is full" if "full" in str(error) else str(error)
-        print(f"d1-{step}: SQLite failed on the local copy: {detail}.", file=sys.stderr)
+        print(f"d1-{current[0]}: SQLite failed on the local copy: {detail}.", file=sys.stderr)
         return 1
     return 0
 
