@@ -12,7 +12,7 @@ export DBT_SEND_ANONYMOUS_USAGE_STATS := False
 export DO_NOT_TRACK := 1
 
 .DEFAULT_GOAL := help
-.PHONY: help setup browser postgres lint run test test-postgres verify docs dry-run migrate rollback check-db check-make-vars clean-dev clean d1-pull d1-migrate d1-push d1-sync
+.PHONY: help setup browser postgres lint run test test-postgres verify docs dry-run migrate rollback check-db check-make-vars clean-dev clean d1-pull d1-migrate d1-push d1-sync d1-rollback
 
 # Shortcuts of the old scripts (migrate:sync:dry, migrate:sync, ...):
 #   make dry-run|migrate TARGET=dev|staging|prod USER_ID=... ENTITIES=goal,practice_session
@@ -199,6 +199,9 @@ d1-push: setup check-make-vars ## the patch into D1, guarded, then every patched
 
 d1-sync: setup check-make-vars ## pull, migrate, push: the weekly job on D1 (scripts/weekly_sync.sh d1); DRY_RUN=1 stops after the patch
 	scripts/weekly_sync.sh d1
+
+d1-rollback: setup check-make-vars ## pull, tombstone the migrated rows on the copy, push them (ENTITY or USER_ID, or ALL=1 CONFIRM=1; DRY_RUN=1 counts only; the d1-pull variables)
+	$(D1) rollback
 
 clean-dev: ## remove the dev database to start again
 	rm -f data/dev.db data/dev.db.dbt-work

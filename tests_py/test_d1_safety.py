@@ -367,35 +367,39 @@ def test_the_history_counts_what_reached_d1():
         history_row("r1", "practice_session", inserted_count=3),
         history_row("r1", "logbook_entry"),  # wrote nothing: a true verdict
         history_row("r0", "goal", status="failed"),
-        history_row("rb", "goal", status="rolled_back"),
+        history_row("rb", "goal", status="rolled_back", tombstoned_count=2),
         {**history_row("old", "goal", status="failed"), "is_new": 0},  # reshaped by an upgrade
     ]
-    applied = {("goal", "insert"): 4, ("goal", "update"): 1}
+    applied = {("goal", "insert"): 4, ("goal", "update"): 1, ("goal", "tombstone"): 2}
     kept, left_out = corrected_history(rows, applied, "d1 local db [k]")
     by_id = {r["id"]: r for r in kept}
-    assert set(by_id) == {"r1:goal", "r1:logbook_entry", "old:goal"}
+    assert set(by_id) == {"r1:goal", "r1:logbook_entry", "rb:goal", "old:goal"}
     assert (by_id["r1:goal"]["inserted_count"], by_id["r1:goal"]["updated_count"]) == (4, 1)
+    assert by_id["rb:goal"]["tombstoned_count"] == 2
     assert by_id["r1:goal"]["conflict_count"] == 0
     assert by_id["r1:goal"]["target_name"] == "d1 local db [k]"
     assert "target_name" not in by_id["old:goal"]
     assert dict(left_out) == {
         "r1:practice_session": "none of its 3 write(s) reached D1",
         "r0:goal": "failed on the local copy",
-        "rb:goal": "rolled_back on the local copy",
     }
 
 
 def test_a_run_undone_on_the_copy_before_the_push_claims_nothing():
-    """migrate (12 goal inserts), rollback of the copy, migrate again (12):
-    12 reached D1, and only the newest run says so."""
+    """migrate (12 goal inserts), a rollback of the copy (deletes, on a D1
+    without seq: never pushed), migrate again (12): 12 reached D1, and only
+    the newest run says so."""
     first = {**history_row("a", "goal", inserted_count=12), "started_at": "2026-12-06 10:00:00"}
-    rollback = {**history_row("b", "goal", status="rolled_back"), "started_at": "2026-12-06 10:05"}
+    rollback = {
+        **history_row("b", "goal", status="rolled_back", deleted_count=12),
+        "started_at": "2026-12-06 10:05:00",
+    }
     again = {**history_row("c", "goal", inserted_count=12), "started_at": "2026-12-06 10:10:00"}
     kept, left_out = corrected_history([first, rollback, again], {("goal", "insert"): 12})
     assert [(r["id"], r["inserted_count"]) for r in kept] == [("c:goal", 12)]
     assert dict(left_out) == {
         "a:goal": "none of its 12 write(s) reached D1",
-        "b:goal": "rolled_back on the local copy",
+        "b:goal": "none of its 12 write(s) reached D1",
     }
 
 
@@ -907,3 +911,52 @@ def test_a_document_past_d1s_row_limit_is_a_reject_not_a_failed_push(tmp_path, t
             "select length(cast(data as blob)) from sync_data where entity_id = 'le_004'"
         ).fetchone()
     assert size > 2_000_000
+
+
+def test_d1_rollback_tombstones_with_fresh_seq_and_the_next_sync_revives(tmp_path, template_db):
+    """Contract, "Rollback where devices sync by seq", through make d1-rollback."""
+    d1 = seeded_d1(tmp_path, template_db)
+    make(d1, "d1-sync")
+    before = {
+        r["entity_id"]: r
+        for r in d1.rows(
+            "select entity_id, version, seq, data from sync_data where entity_type = 'goal'"
+        )
+    }
+    (top,) = d1.rows("select current_value as n from sync_sequence")
+    dry = make(d1, "d1-rollback", ENTITY="goal", DRY_RUN="1")
+    assert "would tombstone 12 rows the migration owns" in dry.stdout
+    assert d1.rows("select count(*) as n from sync_data where deleted_at is not null") == [{"n": 0}]
+    refused = make(d1, "d1-rollback", expect_ok=False)
+    assert "make rollback needs ENTITY=<type>, USER_ID=<id>, or ALL=1 CONFIRM=1" in refused.stderr
+    done = make(d1, "d1-rollback", ENTITY="goal")
+    assert "sync_data 12 applied, 0 skipped, 0 not applied" in done.stdout
+    rows = d1.rows(
+        "select entity_id, version, seq, data, deleted_at from sync_data"
+        " where entity_type = 'goal' order by seq"
+    )
+    assert [r["seq"] for r in rows] == list(range(top["n"] + 1, top["n"] + 13))
+    for row in rows:
+        assert row["deleted_at"] is not None
+        assert row["version"] == before[row["entity_id"]]["version"] + 1
+        assert row["data"] == before[row["entity_id"]]["data"]
+    assert d1.rows("select count(*) as n from sync_data where deleted_at is not null") == [
+        {"n": 12}
+    ]
+    (history,) = d1.rows(
+        "select status, tombstoned_count, target_name from migration_runs"
+        " where status = 'rolled_back' and entity_type = 'goal'"
+    )
+    assert (history["tombstoned_count"], history["target_name"]) == (12, d1_name(d1))
+    assert d1.rows(
+        "select count(*) as n from migration_ledger where entity_type = 'goal'"
+        " and backend_deleted = 1"
+    ) == [{"n": 12}]
+    # the next weekly run revives them: the backend rows are live
+    make(d1, "d1-sync")
+    revived = d1.rows(
+        "select entity_id, version, seq, deleted_at from sync_data where entity_type = 'goal'"
+    )
+    assert all(r["deleted_at"] is None for r in revived)
+    assert all(r["version"] == before[r["entity_id"]]["version"] + 2 for r in revived)
+    assert min(r["seq"] for r in revived) == top["n"] + 13

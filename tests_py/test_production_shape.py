@@ -654,7 +654,12 @@ def small_production(target):
 
 
 @pytest.mark.parametrize("engine", ["sqlite", "postgres"])
-def test_rollback_removes_only_owned_rows_as_the_migration_left_them(engine, tmp_path, template_db):
+def test_rollback_tombstones_only_owned_rows_as_the_migration_left_them(
+    engine, tmp_path, template_db
+):
+    """Contract, "Rollback where devices sync by seq": a deleted row is never
+    sent to a device, so a rollback tombstones with fresh numbers; the next
+    run revives what the backend still has."""
     target = Target(engine, tmp_path, template_db)
     try:
         small_production(target)
@@ -665,71 +670,87 @@ def test_rollback_removes_only_owned_rows_as_the_migration_left_them(engine, tmp
         assert target.snapshot() == before
         assert (
             "rollback goal in " in dry.stdout
-            and ": would delete 2 rows the migration owns, keeping 1 the API changed since"
+            and ": would tombstone 2 rows the migration owns, keeping 1 the API changed since"
             in dry.stdout
         )
         out = target.dbt(
             "run-operation", "rollback_sync_data", "--args", "{all: true, confirm: true}"
         ).stdout
-        assert "deleting 2 rows the migration owns, keeping 1 the API changed since" in out
+        assert "tombstoning 2 rows the migration owns, keeping 1 the API changed since" in out
         after = target.snapshot()
-        assert set(after["sync_data"]) == {
-            ("goal", "g_2"),
-            ("goal", "g_device"),
-            ("logbook_entry", "le_device"),
-        }
-        for key in after["sync_data"]:
+        assert set(after["sync_data"]) == set(before["sync_data"])
+        top = before["sequence"]
+        # g_3 and g_1, in key order (u_other's before u_prod's), fresh numbers
+        for key, seq in [(("goal", "g_3"), top + 1), (("goal", "g_1"), top + 2)]:
+            row, was = after["sync_data"][key], before["sync_data"][key]
+            assert row["deleted_at"] is not None and row["seq"] == seq
+            assert (row["data"], row["checksum"]) == (was["data"], was["checksum"])
+            assert row["version"] == was["version"] + 1
+            assert after["ledger"][key]["backend_deleted"] == 1
+        assert after["sequence"] == top + 2
+        for key in [("goal", "g_2"), ("goal", "g_device"), ("logbook_entry", "le_device")]:
             assert after["sync_data"][key] == before["sync_data"][key]
-        assert after["ledger"] == {}
+        assert after["ledger"][("goal", "g_2")] == before["ledger"][("goal", "g_2")]
         rolled = target.query(
-            "select entity_type, processed_count, deleted_count, kept_for_api_count"
-            " from {t}migration_runs where status = 'rolled_back' order by entity_type"
+            "select entity_type, processed_count, tombstoned_count, deleted_count,"
+            " kept_for_api_count from {t}migration_runs where status = 'rolled_back'"
+            " order by entity_type"
         )
         assert rolled == [
             {
                 "entity_type": "goal",
                 "processed_count": 3,
-                "deleted_count": 2,
+                "tombstoned_count": 2,
+                "deleted_count": 0,
                 "kept_for_api_count": 1,
             },
-            {
-                "entity_type": "logbook_entry",
-                "processed_count": 0,
-                "deleted_count": 0,
-                "kept_for_api_count": 0,
-            },
-            {
-                "entity_type": "practice_session",
-                "processed_count": 0,
-                "deleted_count": 0,
-                "kept_for_api_count": 0,
-            },
+            *[
+                {
+                    "entity_type": entity_type,
+                    "processed_count": 0,
+                    "tombstoned_count": 0,
+                    "deleted_count": 0,
+                    "kept_for_api_count": 0,
+                }
+                for entity_type in ("logbook_entry", "practice_session")
+            ],
         ]
-        # the next run inserts the removed rows again; the edited one, no longer
-        # owned, is a conflict of unknown origin, settled and recorded
+        assert target.seq_problems() == []
+        # the next run revives both: the backend rows are live
         target.dbt(*BUILD)
         again = target.snapshot()
-        assert again["sync_data"][("goal", "g_1")]["version"] == 1
-        assert again["sync_data"][("goal", "g_2")]["version"] == 3
-        assert [c["kind"] for c in again["conflicts"]] == ["unknown_origin"]
-        assert again["conflicts"][0]["lost_document"] == '{"id":"g_2","by":"app"}'
+        for key, seq in [(("goal", "g_3"), top + 3), (("goal", "g_1"), top + 4)]:
+            row = again["sync_data"][key]
+            assert row["deleted_at"] is None and row["seq"] == seq
+            assert row["data"] == before["sync_data"][key]["data"]
+            assert row["version"] == before["sync_data"][key]["version"] + 2
+            assert again["ledger"][key]["backend_deleted"] == 0
+        assert [r["revived_count"] for r in again["runs"] if r["entity_type"] == "goal"] == [2]
+        assert again["sync_data"][("goal", "g_2")] == before["sync_data"][("goal", "g_2")]
+        assert again["conflicts"] == []
         assert target.seq_problems() == []
     finally:
         target.close()
 
 
 @pytest.mark.parametrize("engine", ["sqlite", "postgres"])
-def test_rollback_of_one_user_or_type_leaves_the_rest_owned(engine, tmp_path, template_db):
+def test_a_rolled_back_row_whose_backend_row_is_gone_stays_down(engine, tmp_path, template_db):
     target = Target(engine, tmp_path, template_db)
     try:
         small_production(target)
-        before = target.snapshot()
         target.dbt("run-operation", "rollback_sync_data", "--args", f"{{user_id: {OTHER_USER}}}")
+        down = target.snapshot()
+        assert down["sync_data"][("goal", "g_3")]["deleted_at"] is not None
+        assert down["sync_data"][("goal", "g_1")]["deleted_at"] is None
+        assert set(down["ledger"]) == {("goal", "g_1"), ("goal", "g_2"), ("goal", "g_3")}
+        target.execute("delete from {t}goals where id = 'g_3'")
+        target.dbt(*BUILD)
         after = target.snapshot()
-        assert set(before["sync_data"]) - set(after["sync_data"]) == {("goal", "g_3")}
-        assert set(after["ledger"]) == {("goal", "g_1"), ("goal", "g_2")}
+        assert after["sync_data"][("goal", "g_3")] == down["sync_data"][("goal", "g_3")]
+        # nothing in scope left to roll back: no row moves
         target.dbt("run-operation", "rollback_sync_data", "--args", "{entity_type: logbook_entry}")
         assert target.snapshot()["sync_data"] == after["sync_data"]
+        assert target.seq_problems() == []
     finally:
         target.close()
 

@@ -4,12 +4,18 @@
       --args '{user_id: u_123}'               one user's migrated rows
       --args '{all: true, confirm: true}'     all three migration entity types
       add dry_run: true to only count what would go.
-    Only rows the migration owns (per the ownership ledger) are deleted, and
-    only while they are what it left there: a device's push, or a migrated
-    row a user changed in the app since, stays. Their keys leave the ledger
-    (the next run inserts or adopts them again). Arguments are data: they
-    reach SQL only as escaped literals. Each real rollback is one transaction
-    and leaves a `rolled_back` row per entity type in migration_runs.
+    Only rows the migration owns (per the ownership ledger) are taken back,
+    and only while they are what it left there: a device's push, or a
+    migrated row a user changed in the app since, stays.
+    Where sync_data has seq (devices sync by it, and never see a deleted
+    row), a row is tombstoned, not deleted: deleted_at set, version + 1, a
+    fresh seq, data kept; its ledger entry notes it down (backend_deleted 1,
+    last_run_id the rollback's), so the next run covering it revives it, or
+    leaves it down if the backend row is gone. Without seq the rows are
+    deleted and their keys leave the ledger, as the old script's rollback did.
+    Arguments are data: they reach SQL only as escaped literals. Each real
+    rollback is one transaction and leaves a `rolled_back` row per entity
+    type in migration_runs.
 #}
 {% macro rollback_sync_data(entity_type=none, entity_types=none, user_id=none, all=false, confirm=false, dry_run=false) -%}
     {%- set known = migration_entity_types() -%}
@@ -75,29 +81,45 @@
                 and sync_data.entity_type = owned.entity_type
                 and sync_data.entity_id = owned.entity_id
     {%- endset -%}
+    {%- set features = sync_data_features(relation) -%}
+    {#- With seq, a row already down (a tombstone as the migration left it)
+        stays as it is: only live rows are taken back. -#}
+    {%- set taken_back -%}
+        {{ as_left }}{% if features.seq %} and sync_data.deleted_at is null{% endif %}
+    {%- endset -%}
+    {%- set verb = ('tombstone' if features.seq else 'delete') -%}
     {%- set counts = run_query(
         "select scope.entity_type,"
-        ~ " count(case when " ~ as_left ~ " then 1 end) as removed,"
+        ~ " count(case when " ~ taken_back ~ " then 1 end) as removed,"
         ~ " count(case when sync_data.id is not null and not (" ~ as_left ~ ") then 1 end) as kept"
         ~ " " ~ counted ~ " group by scope.entity_type order by scope.entity_type"
     ) -%}
     {%- for row in counts -%}
         {{ log("rollback " ~ row['entity_type'] ~ (" (user " ~ user_id ~ ")" if user_id is not none else "")
             ~ " in " ~ target_database_label() ~ ": "
-            ~ ("would delete " if dry_run else "deleting ") ~ row['removed'] ~ " rows the migration owns"
+            ~ ("would " ~ verb ~ " " if dry_run else verb[:-1] ~ "ing ") ~ row['removed'] ~ " rows the migration owns"
             ~ (", keeping " ~ row['kept'] ~ " the API changed since" if row['kept'] else ""), info=True) }}
     {%- endfor -%}
     {%- if dry_run -%}
-        {{ log("rollback dry run: nothing was deleted from " ~ target_database_label() ~ ".", info=True) }}
+        {{ log("rollback dry run: nothing was changed in " ~ target_database_label() ~ ".", info=True) }}
         {{ return('') }}
     {%- endif -%}
     {%- do upgrade_run_history_tables() -%}
     {%- do run_query(create_migration_runs_table()) -%}
+    {%- if features.seq -%}
+        {#- the merge's lock and numbering: no API write in between -#}
+        {%- do take_merge_write_lock(features) -%}
+        {%- if not features.sync_sequence -%}
+            {%- do ensure_sync_sequence() -%}
+            {%- do features.update({'sync_sequence': true}) -%}
+        {%- endif -%}
+        {%- set seq_base = run_query("select " ~ sequence_base_sql(features)).columns[0].values()[0] -%}
+    {%- endif -%}
     {%- call statement('rollback_history') -%}
         insert into {{ target.schema }}.migration_runs (
             id, run_id, entity_type, target_name, user_id_filter,
             entity_types_filter, started_at, completed_at, status,
-            processed_count, deleted_count, kept_for_api_count, error_count
+            processed_count, {{ verb }}d_count, kept_for_api_count, error_count
         )
         select
             run.run_id || ':rollback:' || scope.entity_type,
@@ -110,7 +132,7 @@
             {{ now_text() }},
             'rolled_back',
             count(owned.entity_id),
-            count(case when {{ as_left }} then 1 end),
+            count(case when {{ taken_back }} then 1 end),
             count(case when sync_data.id is not null and not ({{ as_left }}) then 1 end),
             0
         {{ counted }}
@@ -122,6 +144,65 @@
             run.entity_types_filter,
             run.started_at
     {%- endcall -%}
+    {%- if features.seq %}
+    {%- call statement('rollback_tombstone') -%}
+        update {{ target.schema }}.sync_data
+        set
+            deleted_at = {{ now_timestamp() }},
+            updated_at = {{ now_timestamp() }},
+            version = coalesce(sync_data.version, 1) + 1,
+            seq = taken.new_seq
+            {%- if features.device_id %},
+            device_id = null
+            {%- endif %}
+        from (
+            select
+                owned.user_id,
+                owned.entity_type,
+                owned.entity_id,
+                {{ seq_base }} + row_number() over (
+                    order by
+                        {{ binary_sort('owned.user_id') }},
+                        {{ binary_sort('owned.entity_type') }},
+                        {{ binary_sort('owned.entity_id') }}
+                ) as new_seq
+            from {{ ledger }} as owned
+            inner join {{ target.schema }}.sync_data
+                on
+                    sync_data.user_id = owned.user_id
+                    and sync_data.entity_type = owned.entity_type
+                    and sync_data.entity_id = owned.entity_id
+            where {{ owned_in_scope }} and {{ taken_back }}
+        ) as taken
+        where
+            sync_data.user_id = taken.user_id
+            and sync_data.entity_type = taken.entity_type
+            and sync_data.entity_id = taken.entity_id
+    {%- endcall -%}
+    {%- call statement('rollback_mark_ownership') -%}
+        update {{ ledger }}
+        set
+            backend_deleted = 1,
+            last_written_at = {{ now_text() }},
+            last_run_id = {{ sql_string(invocation_id) }}
+        where exists (
+            select 1
+            from {{ target.schema }}.sync_data
+            where
+                sync_data.user_id = {{ ledger.identifier }}.user_id
+                and sync_data.entity_type = {{ ledger.identifier }}.entity_type
+                and sync_data.entity_id = {{ ledger.identifier }}.entity_id
+                and sync_data.seq > {{ seq_base }}
+        )
+    {%- endcall -%}
+    {%- call statement('rollback_advance_sequence') -%}
+        update {{ target.schema }}.sync_sequence
+        set current_value = (select max(seq) from {{ target.schema }}.sync_data)
+        where
+            id = 1
+            and (select max(seq) from {{ target.schema }}.sync_data) > current_value
+    {%- endcall -%}
+    {%- else %}
     {%- call statement('rollback_delete') -%}
         delete from {{ target.schema }}.sync_data
         where exists (
@@ -138,8 +219,16 @@
     {%- call statement('rollback_forget_ownership') -%}
         delete from {{ ledger }} as owned where {{ owned_in_scope }}
     {%- endcall -%}
+    {%- endif %}
     {%- do adapter.commit() -%}
+    {%- if features.seq %}
+    {{ log("rollback done: the rows above were tombstoned in " ~ target_database_label()
+        ~ " with fresh seq numbers, so devices delete them too; their ledger entries are "
+        ~ "marked down, the next run revives any whose backend row is live, and the "
+        ~ "rollback is recorded in its migration_runs as rolled_back.", info=True) }}
+    {%- else %}
     {{ log("rollback done: the rows above were deleted from " ~ target_database_label()
         ~ ", their keys left the ownership ledger, and the rollback is recorded in its "
         ~ "migration_runs as rolled_back.", info=True) }}
+    {%- endif %}
 {%- endmacro %}

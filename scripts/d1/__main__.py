@@ -8,6 +8,9 @@ job run them.
     python scripts/d1 push      the patch → D1, read back, then the run history
     python scripts/d1 sync      pull, migrate, push under one lock
                                 (DRY_RUN=1: stop after the patch)
+    python scripts/d1 rollback  pull, make rollback on the copy (ENTITY,
+                                USER_ID, or ALL=1 CONFIRM=1), its patch, push
+                                (DRY_RUN=1: the counts only)
     python scripts/d1 path      print the local copy's path
 
 Settings come from the environment, as make passes them: D1_DATABASE (a
@@ -40,8 +43,8 @@ from lock import database_lock  # noqa: E402
 from patch import make_patch, pulled_record  # noqa: E402
 from pull import pull  # noqa: E402
 from push import push  # noqa: E402
+from tables import SYNC_DATA, columns, connect  # noqa: E402
 from wrangler import D1Error, Refused, Wrangler  # noqa: E402
-
 
 D1_ROW_LIMIT = 2_000_000
 
@@ -124,6 +127,49 @@ def migrate(target, path, dry_run):
         make_patch(path, target)
 
 
+def rollback(target, path, current):
+    """make rollback on a fresh pull, then the patch of its tombstones, pushed
+    like any other (DRY_RUN=1: the counts only, nothing written anywhere)."""
+    current[0] = "pull"
+    pull(Wrangler(target), path, target.record())
+    current[0] = "rollback"
+    conn = connect(path)
+    has_seq = "seq" in columns(conn, SYNC_DATA)
+    conn.close()
+    if not has_seq:
+        raise Refused(
+            "this D1's sync_data has no seq, where a rollback deletes rows, and a patch"
+            " never deletes a row. Nothing was changed."
+        )
+    try:
+        args = run_vars(os.environ, rollback=True)
+    except RefusedVars as refusal:
+        raise Refused(str(refusal)) from refusal
+    profile_target = "prod" if target.remote else "staging"
+    command = [
+        str(PROJECT_DIR / ".venv" / "bin" / "dbt"),
+        "run-operation",
+        "rollback_sync_data",
+        "--target",
+        profile_target,
+        "--args",
+        json.dumps(args),
+    ]
+    env = dict(os.environ, SYNC_DB_PATH=str(path), SYNC_WORK_DB_PATH=f"{path}.dbt-work")
+    status = subprocess.run(command, cwd=PROJECT_DIR, env=env, check=False).returncode
+    if status != 0:
+        raise D1Error(f"the rollback of {path} failed (exit {status}, above); nothing reached D1.")
+    if args.get("dry_run"):
+        print(
+            "d1-rollback: DRY_RUN: the counts above are what a rollback would take back; D1 and the copy are unchanged."
+        )
+        return
+    current[0] = "patch"
+    make_patch(path, target)
+    current[0] = "push"
+    push(Wrangler(target), path, target)
+
+
 def sync(target, path, current):
     """pull, migrate, push; current[0] names the step under way, for the
     message of a failure."""
@@ -168,11 +214,13 @@ def run_step(step, current):
             push(Wrangler(target), path, target)
         elif step == "sync":
             sync(target, path, current)
+        elif step == "rollback":
+            rollback(target, path, current)
 
 
 def main(argv):
     step = argv[1] if len(argv) > 1 else ""
-    if step not in ("path", "pull", "migrate", "patch", "push", "sync"):
+    if step not in ("path", "pull", "migrate", "patch", "push", "sync", "rollback"):
         print(__doc__, file=sys.stderr)
         return 2
     current = [step]

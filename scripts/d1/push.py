@@ -11,10 +11,10 @@
    what the run wrote), skipped (D1 holds something else: the API wrote the row
    after the pull; the next run settles it), or not applied (D1 still holds
    what the pull saw, which a finished push never leaves: exit 1).
-4. The run history, last and once: each run made on the copy since the pull,
-   its counts less the writes that were skipped, so migration_runs in D1 says
-   what reached D1. A run none of whose writes reached D1 gets no row, nor does
-   a failed run or a rollback of the copy (the patch never deletes a row).
+4. The run history, last and once: the runs made on the copy since the pull
+   (migrations and rollbacks), counting only the writes that reached D1, so
+   migration_runs in D1 says what happened to it. A run none of whose writes
+   reached D1 gets no row, nor does a failed run.
 """
 
 import json
@@ -31,11 +31,13 @@ from tables import OWN_TABLES, SEQUENCE, connect, literal, quoted
 from wrangler import STATEMENT_LIMIT, D1Error, Refused
 
 # migration_runs' count of each kind of sync_data write the patch makes
+# (a rollback's deletes never reach D1: the patch deletes no sync_data row)
 WRITE_COUNTS = {
     "insert": "inserted_count",
     "update": "updated_count",
     "tombstone": "tombstoned_count",
     "revive": "revived_count",
+    "delete": "deleted_count",
 }
 HISTORY_MARK = "history-pushed.json"
 
@@ -174,11 +176,12 @@ def corrected_history(rows, applied_writes, target_name=None):
 
     What reached D1 is the patch's writes that applied: per entity type and
     kind (insert, update, tombstone, revive, conflict) they are shared out
-    among the runs made on the copy since the pull, the newest first, each run
+    among the runs made on the copy since the pull (migrations and rollbacks,
+    whose tombstones are writes like any other), the newest first, each
     taking at most what it counted. So a run whose writes a later run undid
-    or redid on the copy (a rollback, then a migrate), or whose writes the
-    push skipped, is left with what reached D1, and with nothing gets no row.
-    A run's target_name becomes the D1 database it reached."""
+    or redid on the copy, or whose writes the push skipped, is left with what
+    reached D1, and with nothing gets no row; nor does a failed run. A run's
+    target_name becomes the D1 database it reached."""
     remaining = Counter(applied_writes)
     kept, left_out = [], []
     for row in sorted(rows, key=lambda r: (r.get("started_at") or "", r["id"]), reverse=True):
@@ -186,7 +189,7 @@ def corrected_history(rows, applied_writes, target_name=None):
         if not row.pop("is_new"):
             kept.append(row)  # an older row an upgrade reshaped: as it is
             continue
-        if row.get("status") != "success":
+        if row.get("status") not in ("success", "rolled_back"):
             left_out.append((row["id"], f"{row.get('status')} on the local copy"))
             continue
         wrote = sum(row.get(c) or 0 for c in WRITE_COUNTS.values())
