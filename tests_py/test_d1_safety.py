@@ -960,3 +960,35 @@ def test_d1_rollback_tombstones_with_fresh_seq_and_the_next_sync_revives(tmp_pat
     assert all(r["deleted_at"] is None for r in revived)
     assert all(r["version"] == before[r["entity_id"]]["version"] + 2 for r in revived)
     assert min(r["seq"] for r in revived) == top["n"] + 13
+
+
+def test_a_pull_during_a_running_push_waits_its_turn(tmp_path, template_db):
+    """Issue 23, 6: the pull used to delete the patch being applied."""
+    d1 = seeded_d1(tmp_path, template_db)
+    make(d1, "d1-pull")
+    make(d1, "d1-migrate", D1_PART_BYTES=3000)
+    patch = Path(d1.make_env()["D1_FILE"] + ".patch")
+    parts = json.loads((patch / "manifest.json").read_text())["parts"]
+    assert len(parts) > 10
+    push = subprocess.Popen(
+        ["make", "--no-print-directory", "d1-push"],
+        cwd=PROJECT_DIR,
+        env=d1.make_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        # once the push has applied a part, it is under way
+        first = push.stdout.readline()
+        while first and "part 1/" not in first:
+            first = push.stdout.readline()
+        assert "part 1/" in first
+        pulled = make(d1, "d1-pull", expect_ok=False)
+        assert "is still going" in pulled.stderr
+        rest, errors = push.communicate(timeout=600)
+    finally:
+        push.kill()
+    assert push.returncode == 0, errors
+    assert "sync_data 54 applied, 0 skipped, 0 not applied" in rest
+    assert all((patch / part).exists() for part in parts)
