@@ -7,12 +7,14 @@ local D1, with configs shaped like the app's (one binding DB per wrangler
 environment) and real small or read-only file systems (tmpfs).
 """
 
+import atexit
 import fcntl
 import json
 import shutil
 import sqlite3
 import subprocess
 import sys
+import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -42,17 +44,30 @@ def app_config(folder):
     return folder / "wrangler.toml"
 
 
+# One seeded local D1 per kind, loaded through wrangler once and copied
+# (config, wrangler's state folder and the seed) for every test that wants one.
+_SEEDED = {}
+_SEED_CACHE = Path(tempfile.mkdtemp(prefix="seeded-d1-"))
+atexit.register(shutil.rmtree, _SEED_CACHE, ignore_errors=True)
+
+
 def seeded_d1(folder, template_db, **kwargs):
     """A local D1 in production's shape holding the sample backend."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    seed = folder / "seed.db"
-    shutil.copy(template_db, seed)
-    make_production_shaped_sqlite(seed, with_sequence_table=True)
-    load_sample_backend(seed)
-    d1 = LocalD1(folder / "app", **kwargs)
-    d1.load_sqlite(seed)
-    return d1
+    kind = json.dumps(kwargs, sort_keys=True, default=str)
+    if kind not in _SEEDED:
+        cached = _SEED_CACHE / str(len(_SEEDED))
+        cached.mkdir()
+        seed = cached / "seed.db"
+        shutil.copy(template_db, seed)
+        make_production_shaped_sqlite(seed, with_sequence_table=True)
+        load_sample_backend(seed)
+        LocalD1(cached / "app", **kwargs).load_sqlite(seed)
+        _SEEDED[kind] = cached
+    shutil.copy(_SEEDED[kind] / "seed.db", folder / "seed.db")
+    shutil.copytree(_SEEDED[kind] / "app", folder / "app", symlinks=True)
+    return LocalD1(folder / "app", **kwargs)
 
 
 def run(command, env, **kwargs):
@@ -586,28 +601,6 @@ def test_the_pull_records_which_database_it_read(tmp_path, template_db):
 # --- one row or one user never stops every week's job (issue 24) -------------
 
 
-def test_a_nul_in_text_round_trips_to_d1(tmp_path, template_db):
-    d1 = seeded_d1(tmp_path, template_db)
-    d1.execute(
-        "update logbook_entries set notes = 'before' || char(0) || 'after' || char(10) || 'x'"
-        " where id = 'le_001'; update goals set description = char(0) where id = 'goal_002'"
-    )
-    make(d1, "d1-sync")
-    (notes,) = d1.rows("select hex(notes) as h from logbook_entries where id = 'le_001'")
-    assert notes["h"] == "6265666F7265" + "00" + "6166746572" + "0A" + "78"
-    # the pulled copy holds the NULs exactly: the oracle's documents from it
-    expected = oracle_for_database(d1.make_env()["D1_FILE"])
-    for entity_type, entity_id in (("logbook_entry", "le_001"), ("goal", "goal_002")):
-        (row,) = d1.rows(
-            "select data, checksum from sync_data"
-            f" where entity_type = '{entity_type}' and entity_id = '{entity_id}'"
-        )
-        assert row["data"] == expected[(entity_type, entity_id)]["data"]
-        assert row["checksum"] == expected[(entity_type, entity_id)]["checksum"]
-    (le_001,) = d1.rows("select data from sync_data where entity_id = 'le_001'")
-    assert '"notes":"before\\u0000after\\nx"' in le_001["data"]
-
-
 def test_a_user_deleted_between_pull_and_push_is_skipped_and_reported(tmp_path, template_db):
     d1 = seeded_d1(tmp_path, template_db)
     make(d1, "d1-pull")
@@ -657,54 +650,6 @@ def test_a_patch_made_stale_by_a_later_run_still_pushes_and_says_so(tmp_path, te
     assert "the copy has changed since this patch was written" in pushed.stdout
     (goal,) = d1.rows("select data from sync_data where entity_id = 'goal_001'")
     assert "Changed on the copy" not in goal["data"]
-
-
-def test_a_value_of_1_5_mb_with_newlines_and_a_backslash_pulls_and_pushes_exactly(
-    tmp_path, template_db
-):
-    """The pull re-reads such a value from D1 (the export alters it); hex()
-    of it would pass D1's 2 MB limit, so it is read in slices."""
-    d1 = seeded_d1(tmp_path, template_db)
-    line = "C:\\new folder\\notes.txt\n" + "é" * 40 + "\r\n"
-    piece = line * (61_000 // len(line.encode()))
-    notes = piece * 25
-    d1.execute(
-        ";\n".join(
-            ["update logbook_entries set notes = '' where id = 'le_002'"]
-            + [f"update logbook_entries set notes = notes || '{piece}' where id = 'le_002'"] * 25
-            # another of the export's alterations in the same pull
-            + ["update logbook_entries set duration = 9007199254740993 where id = 'le_003'"]
-        )
-    )
-    assert 1_500_000 <= len(notes.encode()) < 1_560_000
-    pulled = make(d1, "d1-pull")
-    assert "2 value(s) the export altered, read again from D1" in pulled.stdout
-    copy = d1.make_env()["D1_FILE"]
-    with sqlite3.connect(copy) as conn:
-        assert conn.execute("select notes from logbook_entries where id = 'le_002'").fetchone() == (
-            notes,
-        )
-        assert conn.execute(
-            "select duration from logbook_entries where id = 'le_003'"
-        ).fetchone() == (9007199254740993,)
-    make(d1, "d1-migrate")
-    make(d1, "d1-push")
-    expected = oracle_for_database(copy)[("logbook_entry", "le_002")]
-    assert len(expected["data"].encode()) > 1_500_000
-    size = len(expected["data"])
-    slices = [
-        d1.rows(
-            f"select substr(data, {start}, 300000) as part from sync_data"
-            " where entity_id = 'le_002'"
-        )[0]["part"]
-        for start in range(1, size + 1, 300_000)
-    ]
-    assert "".join(slices) == expected["data"]
-    (row,) = d1.rows("select checksum from sync_data where entity_id = 'le_002'")
-    assert row["checksum"] == expected["checksum"]
-
-
-# --- what a review found after the first round --------------------------------
 
 
 def test_wrangler_never_takes_its_environment_from_elsewhere(tmp_path, monkeypatch):
@@ -878,41 +823,6 @@ def test_a_damaged_manifest_or_a_folder_for_d1_file_is_one_line(tmp_path):
     assert f"D1_FILE={tmp_path} is a folder" in folder.stderr
 
 
-def test_a_document_past_d1s_row_limit_is_a_reject_not_a_failed_push(tmp_path, template_db):
-    """1.05 MB of quotes is a legal D1 row; JSON doubles it past 2,000,000
-    bytes, so its sync_data row could never be pushed."""
-    d1 = seeded_d1(tmp_path, template_db)
-    piece = '"\\' * 35_000
-    d1.execute(
-        ";\n".join(
-            ["update logbook_entries set notes = '' where id = 'le_004'"]
-            + [f"update logbook_entries set notes = notes || '{piece}' where id = 'le_004'"] * 15
-        )
-    )
-    synced = make(d1, "d1-sync")
-    assert "rejected logbook_entry too_large_for_d1: 1 row(s)" in synced.stdout
-    (reject,) = d1.rows(
-        "select entity_id, reason from migration_rejects where entity_type = 'logbook_entry'"
-        " and reason like 'too_large_for_d1%'"
-    )
-    assert reject["entity_id"] == "le_004"
-    assert reject["reason"].startswith("too_large_for_d1: data: the sync_data row would be ")
-    assert reject["reason"].endswith(" bytes, over D1's 2000000-byte row limit")
-    assert d1.rows("select count(*) as n from sync_data where entity_id = 'le_004'") == [{"n": 0}]
-    # every other row arrived
-    assert d1.rows("select count(*) as n from sync_data") == [{"n": 53}]
-    # on a plain SQLite file there is no D1 limit: the row migrates
-    copy = Path(d1.make_env()["D1_FILE"])
-    plain = tmp_path / "plain.db"
-    shutil.copy(copy, plain)
-    run_dbt(plain, "build", "--target", "prod", "--exclude-resource-type", "unit_test")
-    with sqlite3.connect(plain) as conn:
-        (size,) = conn.execute(
-            "select length(cast(data as blob)) from sync_data where entity_id = 'le_004'"
-        ).fetchone()
-    assert size > 2_000_000
-
-
 def test_d1_rollback_tombstones_with_fresh_seq_and_the_next_sync_revives(tmp_path, template_db):
     """Contract, "Rollback where devices sync by seq", through make d1-rollback."""
     d1 = seeded_d1(tmp_path, template_db)
@@ -992,3 +902,82 @@ def test_a_pull_during_a_running_push_waits_its_turn(tmp_path, template_db):
     assert push.returncode == 0, errors
     assert "sync_data 54 applied, 0 skipped, 0 not applied" in rest
     assert all((patch / part).exists() for part in parts)
+
+
+def test_values_d1_holds_that_the_export_or_the_row_limit_trip_over(tmp_path, template_db):
+    """In one D1, one round trip: a NUL in text (the export writes it raw),
+    1.5 MB of newlines and backslashes (the export alters it; hex() of it
+    would pass D1's 2 MB limit, so it is read in slices), an integer past
+    2^53, and 1.05 MB of quotes and backslashes, a legal D1 row whose JSON
+    passes 2,000,000 bytes: a too_large_for_d1 reject, not a failed push."""
+    d1 = seeded_d1(tmp_path, template_db)
+    line = "C:\\new folder\\notes.txt\n" + "é" * 40 + "\r\n"
+    piece = line * (61_000 // len(line.encode()))
+    notes = piece * 25
+    assert 1_500_000 <= len(notes.encode()) < 1_560_000
+    quotes = '"\\' * 35_000
+    d1.execute(
+        ";\n".join(
+            [
+                "update logbook_entries set notes = 'before' || char(0) || 'after' || char(10)"
+                " || 'x' where id = 'le_001'",
+                "update goals set description = char(0) where id = 'goal_002'",
+                "update logbook_entries set duration = 9007199254740993 where id = 'le_003'",
+                "update logbook_entries set notes = '' where id in ('le_002', 'le_004')",
+            ]
+            + [f"update logbook_entries set notes = notes || '{piece}' where id = 'le_002'"] * 25
+            + [f"update logbook_entries set notes = notes || '{quotes}' where id = 'le_004'"] * 15
+        )
+    )
+    pulled = make(d1, "d1-pull")
+    # the two NULs, the long text (in slices) and the big integer
+    assert "4 value(s) the export altered, read again from D1" in pulled.stdout
+    copy = d1.make_env()["D1_FILE"]
+    with sqlite3.connect(copy) as conn:
+        by_id = dict(conn.execute("select id, notes from logbook_entries"))
+        assert by_id["le_002"] == notes
+        assert by_id["le_001"] == "before\0after\nx"
+        assert conn.execute(
+            "select duration from logbook_entries where id = 'le_003'"
+        ).fetchone() == (9007199254740993,)
+    migrated = make(d1, "d1-migrate")
+    assert "rejected logbook_entry too_large_for_d1: 1 row(s)" in migrated.stdout
+    make(d1, "d1-push")
+    expected = oracle_for_database(copy)
+    # the NULs arrive as JSON escapes, checksum and all
+    for key in (("logbook_entry", "le_001"), ("goal", "goal_002"), ("logbook_entry", "le_003")):
+        (row,) = d1.rows(
+            "select data, checksum from sync_data"
+            f" where entity_type = '{key[0]}' and entity_id = '{key[1]}'"
+        )
+        assert (row["data"], row["checksum"]) == (expected[key]["data"], expected[key]["checksum"])
+    assert '"notes":"before\\u0000after\\nx"' in expected[("logbook_entry", "le_001")]["data"]
+    # the 1.5 MB document, read back from D1 in slices
+    big = expected[("logbook_entry", "le_002")]
+    assert len(big["data"].encode()) > 1_500_000
+    slices = [
+        d1.rows(
+            f"select substr(data, {start}, 300000) as part from sync_data"
+            " where entity_id = 'le_002'"
+        )[0]["part"]
+        for start in range(1, len(big["data"]) + 1, 300_000)
+    ]
+    assert "".join(slices) == big["data"]
+    # the row past D1's limit: a reject with its size, and no sync_data row
+    (reject,) = d1.rows(
+        "select entity_id, reason from migration_rejects where reason like 'too_large_for_d1%'"
+    )
+    assert reject["entity_id"] == "le_004"
+    assert reject["reason"].startswith("too_large_for_d1: data: the sync_data row would be ")
+    assert reject["reason"].endswith(" bytes, over D1's 2000000-byte row limit")
+    assert d1.rows("select count(*) as n from sync_data where entity_id = 'le_004'") == [{"n": 0}]
+    assert d1.rows("select count(*) as n from sync_data") == [{"n": 53}]
+    # on a plain SQLite file there is no D1 limit: the row migrates
+    plain = tmp_path / "plain.db"
+    shutil.copy(copy, plain)
+    run_dbt(plain, "build", "--target", "prod", "--exclude-resource-type", "unit_test")
+    with sqlite3.connect(plain) as conn:
+        (size,) = conn.execute(
+            "select length(cast(data as blob)) from sync_data where entity_id = 'le_004'"
+        ).fetchone()
+    assert size > 2_000_000
