@@ -551,7 +551,8 @@ def test_a_full_disk_during_the_pull_is_one_line_naming_it(
     assert f"cannot write {disk / 'copy.db'}{stage}" in message[0]
     assert "the disk is full" in message[0]
     assert "Infinity" not in proc.stderr and "Traceback" not in proc.stderr
-    assert sorted(p.name for p in disk.iterdir()) == []
+    # nothing but the copy's lock file is left
+    assert sorted(p.name for p in disk.iterdir()) == ["copy.db.lock"]
 
 
 def test_a_read_only_patch_folder_is_refused_before_d1_is_written(tmp_path, template_db, mount):
@@ -981,3 +982,40 @@ def test_values_d1_holds_that_the_export_or_the_row_limit_trip_over(tmp_path, te
             "select length(cast(data as blob)) from sync_data where entity_id = 'le_004'"
         ).fetchone()
     assert size > 2_000_000
+
+
+def test_a_row_the_api_saved_again_unchanged_is_skipped_not_pushed_forever(tmp_path, template_db):
+    """The guard compares version as well; so must the read-back, or a row
+    the API re-saved (same checksum, version + 1) reads as 'not applied'."""
+    d1 = seeded_d1(tmp_path, template_db)
+    make(d1, "d1-sync")
+    d1.execute("update goals set title = 'A backend edit' where id = 'goal_001'")
+    make(d1, "d1-pull")
+    make(d1, "d1-migrate")
+    d1.execute(
+        "update sync_data set version = version + 1,"
+        " seq = (select current_value + 1 from sync_sequence where id = 1)"
+        " where entity_id = 'goal_001';"
+        " update sync_sequence set current_value = current_value + 1 where id = 1;"
+    )
+    pushed = make(d1, "d1-push")
+    assert "sync_data 0 applied, 1 skipped, 0 not applied" in pushed.stdout
+    assert "skipped, changed in D1 since the pull: u_alice/goal/goal_001" in pushed.stdout
+    # the next sync settles it by the contract: the backend changed, the API did not
+    make(d1, "d1-sync")
+    (goal,) = d1.rows("select data, version from sync_data where entity_id = 'goal_001'")
+    assert '"title":"A backend edit"' in goal["data"]
+
+
+def test_a_pull_never_discards_a_half_pushed_patch(tmp_path, template_db):
+    d1 = seeded_d1(tmp_path, template_db)
+    make(d1, "d1-pull")
+    make(d1, "d1-migrate", D1_PART_BYTES=20_000)
+    patch = Path(d1.make_env()["D1_FILE"] + ".patch")
+    (patch / "push-started").write_text("")  # as a push cut off after some parts
+    refused = make(d1, "d1-pull", expect_ok=False)
+    assert f"the patch in {patch} was partly pushed and never finished" in refused.stderr
+    assert (patch / "manifest.json").exists()
+    make(d1, "d1-push")
+    make(d1, "d1-pull")  # a finished patch may go
+    assert not patch.exists()

@@ -794,6 +794,12 @@ def test_a_concurrent_api_writer_never_collides_with_the_run(engine, tmp_path, t
         try:
             time.sleep(0.3)
             target.dbt(*BUILD)
+            migrated = sorted(
+                r["seq"] for k, r in target.snapshot()["sync_data"].items() if k[0] == "goal"
+            )
+            time.sleep(0.3)
+            # a rollback under the same writer: its lock first, then its reads
+            target.dbt("run-operation", "rollback_sync_data", "--args", "{entity_type: goal}")
             time.sleep(0.3)
         finally:
             stop.set()
@@ -803,10 +809,14 @@ def test_a_concurrent_api_writer_never_collides_with_the_run(engine, tmp_path, t
         # only a lock wait that ran out may fail a write, never a duplicate number
         assert all("locked" in e or "lock" in e for e in errors), errors
         assert target.seq_problems() == []
-        migrated = sorted(r["seq"] for k, r in after["sync_data"].items() if k[0] == "goal")
         # the run's 300 numbers are one block: no API write got in between
         assert migrated == list(range(migrated[0], migrated[0] + 300))
-        assert not set(migrated) & set(taken)
+        goals = [r for k, r in after["sync_data"].items() if k[0] == "goal"]
+        # the rollback's 300 tombstones are one block: no API write got in between
+        tombstones = sorted(r["seq"] for r in goals)
+        assert all(r["deleted_at"] is not None and r["version"] == 2 for r in goals)
+        assert tombstones == list(range(tombstones[0], tombstones[0] + 300))
+        assert not (set(tombstones) | set(migrated)) & set(taken)
     finally:
         target.close()
 

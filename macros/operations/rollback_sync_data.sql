@@ -88,6 +88,23 @@
         {{ as_left }}{% if features.seq %} and sync_data.deleted_at is null{% endif %}
     {%- endset -%}
     {%- set verb = ('tombstone' if features.seq else 'delete') -%}
+    {%- if not dry_run -%}
+        {%- do upgrade_run_history_tables() -%}
+        {%- do run_query(create_migration_runs_table()) -%}
+        {#- The write lock first, in a transaction of its own: a transaction that
+            has read cannot take SQLite's write lock while the API writes
+            (SQLITE_BUSY at once). So the counts below are read under the lock,
+            with the merge's lock and numbering: no API write in between. -#}
+        {%- do adapter.commit() -%}
+        {%- do take_merge_write_lock(features) -%}
+        {%- if features.seq and not features.sync_sequence -%}
+            {%- do ensure_sync_sequence() -%}
+            {%- do features.update({'sync_sequence': true}) -%}
+        {%- endif -%}
+        {%- if features.seq -%}
+            {%- set seq_base = run_query("select " ~ sequence_base_sql(features)).columns[0].values()[0] -%}
+        {%- endif -%}
+    {%- endif -%}
     {%- set counts = run_query(
         "select scope.entity_type,"
         ~ " count(case when " ~ taken_back ~ " then 1 end) as removed,"
@@ -103,17 +120,6 @@
     {%- if dry_run -%}
         {{ log("rollback dry run: nothing was changed in " ~ target_database_label() ~ ".", info=True) }}
         {{ return('') }}
-    {%- endif -%}
-    {%- do upgrade_run_history_tables() -%}
-    {%- do run_query(create_migration_runs_table()) -%}
-    {%- if features.seq -%}
-        {#- the merge's lock and numbering: no API write in between -#}
-        {%- do take_merge_write_lock(features) -%}
-        {%- if not features.sync_sequence -%}
-            {%- do ensure_sync_sequence() -%}
-            {%- do features.update({'sync_sequence': true}) -%}
-        {%- endif -%}
-        {%- set seq_base = run_query("select " ~ sequence_base_sql(features)).columns[0].values()[0] -%}
     {%- endif -%}
     {%- call statement('rollback_history') -%}
         insert into {{ target.schema }}.migration_runs (

@@ -161,7 +161,8 @@ def rollback(target, path, current):
         raise D1Error(f"the rollback of {path} failed (exit {status}, above); nothing reached D1.")
     if args.get("dry_run"):
         print(
-            "d1-rollback: DRY_RUN: the counts above are what a rollback would take back; D1 and the copy are unchanged."
+            "d1-rollback: DRY_RUN: the counts above are what a rollback would take back;"
+            " nothing was written to D1 (the local copy was pulled again)."
         )
         return
     current[0] = "patch"

@@ -24,7 +24,9 @@ def take(path, holder):
     """An open, flock'ed handle on path, or a LockError (73 or 75)."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        handle = open(path, "a")  # noqa: SIM115 (held until the step ends)
+        # an existing lock file locks as well read-only (a read-only folder
+        # may still be pushed from)
+        handle = open(path, "r" if path.exists() else "a")  # noqa: SIM115 (held until the step ends)
     except OSError as error:
         raise LockError(
             EXIT_CANTCREAT,

@@ -308,8 +308,8 @@ def write_expected(conn, folder):
     conn.execute(f"attach '{folder / EXPECTED}' as expected")
     conn.execute(
         "create table expected.change_sync_data as select ord, user_id, entity_type,"
-        " entity_id, checksum, deleted_at, is_insert, p_checksum, p_deleted_at"
-        " from temp.change_sync_data"
+        " entity_id, checksum, deleted_at, version, is_insert, p_checksum, p_deleted_at,"
+        " p_version from temp.change_sync_data"
     )
     conflicts = "select user_id, entity_type, entity_id from main.migration_conflicts"
     if "migration_conflicts" not in tables(conn):

@@ -33,7 +33,7 @@ from tables import (
     literal,
     quoted,
 )
-from wrangler import D1Error
+from wrangler import D1Error, Refused
 
 BIG = 9007199254740991  # 2^53 - 1: beyond it JSON and the export round integers
 SLICE = 400_000  # bytes of a value per read: 800 KB of hex, far under D1's 2 MB
@@ -243,8 +243,21 @@ def pull_once(wrangler, pulled, export_file, fresh):
     return conn, repaired, differences(conn, pulled, theirs)
 
 
+def check_no_half_push(path):
+    """A patch a push began and did not finish holds writes D1 already has:
+    a new pull would discard them and their run history."""
+    folder = patch_dir(path)
+    if (folder / "push-started").exists() and not (folder / "history-pushed.json").exists():
+        raise Refused(
+            f"the patch in {folder} was partly pushed and never finished: finish it with"
+            " make d1-push (a repeated push is safe), or delete that folder to discard it."
+            " Nothing was pulled."
+        )
+
+
 def pull(wrangler, path, record, attempts=3):
     path = Path(path)
+    check_no_half_push(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     pulled = d1_tables(wrangler)

@@ -40,6 +40,7 @@ WRITE_COUNTS = {
     "delete": "deleted_count",
 }
 HISTORY_MARK = "history-pushed.json"
+STARTED = "push-started"
 
 READ_BACK_STATEMENT = 60_000
 
@@ -114,7 +115,7 @@ def read_back(wrangler, conn):
         " (case when is_insert then 'insert'"
         " when deleted_at is not null and p_deleted_at is null then 'tombstone'"
         " when deleted_at is null and p_deleted_at is not null then 'revive'"
-        " else 'update' end)"
+        " else 'update' end), version, p_version"
         " from expected.change_sync_data order by ord"
     ).fetchall()
     statements, current = [], []
@@ -131,7 +132,7 @@ def read_back(wrangler, conn):
     queries = [
         "with k (user_id, entity_type, entity_id) as (values " + ", ".join(values) + ")"
         " select hex(k.user_id) || '/' || hex(k.entity_type) || '/' || hex(k.entity_id)"
-        " as k, s.id is not null as present, s.checksum, s.deleted_at,"
+        " as k, s.id is not null as present, s.checksum, s.deleted_at, s.version,"
         " exists (select 1 from users where users.id = k.user_id) as user_exists"
         " from k left join sync_data as s"
         " on s.user_id = k.user_id and s.entity_type = k.entity_type"
@@ -143,16 +144,19 @@ def read_back(wrangler, conn):
     for result in wrangler.query(queries):
         for r in result:
             if r["present"]:
-                found[r["k"]] = (r["checksum"], r["deleted_at"])
+                found[r["k"]] = (r["checksum"], r["deleted_at"], r["version"])
             if not r["user_exists"]:
                 user_gone.add(r["k"])
     outcome = {"applied": 0, "skipped": 0, "not_applied": 0}
     skipped, not_applied, applied_writes = [], [], Counter()
     for row in rows:
         key, checksum, deleted_at, is_insert, p_checksum, p_deleted_at = row[3:9]
+        version, p_version = row[11:13]
         state = found.get(key)
         readable = "/".join(bytes.fromhex(part).decode() for part in key.split("/"))
-        if state == (checksum, deleted_at):
+        # the guard compares version too: a row the API saved again unchanged
+        # (same checksum, a newer version) was skipped, not left unapplied
+        if state == (checksum, deleted_at, version):
             outcome["applied"] += 1
             applied_writes[(row[9], row[10])] += 1
             if key in conflict_keys:
@@ -161,7 +165,7 @@ def read_back(wrangler, conn):
             outcome["skipped"] += 1
             skipped.append(f"{readable} (its user was deleted after the pull)")
         elif (state is None and is_insert) or (
-            state == (p_checksum, p_deleted_at) and not is_insert
+            state == (p_checksum, p_deleted_at, p_version) and not is_insert
         ):
             outcome["not_applied"] += 1
             not_applied.append(readable)
@@ -252,16 +256,14 @@ def push_history(wrangler, folder, target):
 
 
 def write_file(path, text):
-    """A file of the patch folder, or a D1Error naming it; a re-push finishes
-    what this one could not record."""
+    """A file of the patch folder, or a D1Error naming it."""
     try:
         path.write_text(text)
     except OSError as error:
         path.unlink(missing_ok=True)
         raise D1Error(
-            f"cannot write {path} ({error.strerror}) after every part was applied: free space"
-            " there, then push again (a repeated push is safe) to record the outcome and the"
-            " run history."
+            f"cannot write {path} ({error.strerror}): free space there, then push again (a"
+            " repeated push is safe) to finish and record the outcome and the run history."
         ) from error
 
 
@@ -309,6 +311,7 @@ def push(wrangler, path, target):
         if len(statement.encode()) > STATEMENT_LIMIT:
             raise D1Error(f"a schema statement is over D1's limit: {statement[:200]}")
     wrangler.query(schema)
+    write_file(folder / STARTED, "")  # a pull must not discard a half-pushed patch
     for number, part in enumerate(manifest["parts"], start=1):
         part_started = time.monotonic()
         wrangler.apply_file(folder / part)
