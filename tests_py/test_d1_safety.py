@@ -710,22 +710,16 @@ def test_make_steps_on_a_file_take_its_lock(db, command):
     assert db.read_bytes() == before
 
 
+def make_rollback_of_goals(db, *args):
+    command = ["make", "--no-print-directory", "rollback", "TARGET=prod", "ENTITY=goal"]
+    return run([*command, f"SYNC_DB_PATH={db}", *args], ENV)
+
+
 @pytest.mark.parametrize("value", ["", "on", "y", " "])
 def test_a_dry_run_that_is_not_1_or_0_is_refused(db, tmp_path, value):
     """DRY_RUN= read as false would be a real run (a rollback deleted rows)."""
     before = db.read_bytes()
-    proc = run(
-        [
-            "make",
-            "--no-print-directory",
-            "rollback",
-            "TARGET=prod",
-            "ENTITY=goal",
-            f"DRY_RUN={value}",
-            f"SYNC_DB_PATH={db}",
-        ],
-        ENV,
-    )
+    proc = make_rollback_of_goals(db, f"DRY_RUN={value}")
     assert proc.returncode == 2
     assert f"DRY_RUN={value.strip()} is neither 1 nor 0" in proc.stderr
     d1 = run([PYTHON, "scripts/d1", "sync"], {**ENV, "DRY_RUN": value, "D1_DATABASE": "DB"})
@@ -742,19 +736,7 @@ def test_a_dry_run_that_is_not_1_or_0_is_refused(db, tmp_path, value):
     ],
 )
 def test_a_variable_the_makefile_does_not_read_is_refused(db, args):
-    proc = run(
-        [
-            "make",
-            "--no-print-directory",
-            "rollback",
-            "TARGET=prod",
-            "ENTITY=goal",
-            "DRY_RUN=1",
-            f"SYNC_DB_PATH={db}",
-            *args,
-        ],
-        ENV,
-    )
+    proc = make_rollback_of_goals(db, "DRY_RUN=1", *args)
     assert proc.returncode == 2
     assert f"make: {args[0].split('=')[0]}= is not a variable of this Makefile" in proc.stderr
 
