@@ -277,7 +277,7 @@ def test_known_vars_are_the_projects_vars():
 
     project = yaml.safe_load((PROJECT_DIR / "dbt_project.yml").read_text())
     macro = (PROJECT_DIR / "macros" / "run_scope" / "run_vars.sql").read_text()
-    listed = re.findall(r"^\s+'([a-z_]+)',$", macro, re.M)
+    listed = re.findall(r"^\s+'([a-z0-9_]+)',$", macro, re.M)
     assert listed == sorted(project["vars"])
 
 
