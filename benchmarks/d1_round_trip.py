@@ -408,11 +408,20 @@ def main():
     local = Path(d1.make_env()["D1_FILE"])
     report = json.loads((patch_dir(local) / "push-report.json").read_text())
     lines = page_section(args, filled, rows, results, written, changes, report, started)
-    page = Path(args.out)
-    old = page.read_text() if page.exists() else ""
-    kept = old[: old.index(D1_SECTION)] if D1_SECTION in old else old
-    page.write_text(kept.rstrip("\n") + "\n\n" + "\n".join(lines))
+    replace_section(Path(args.out), D1_SECTION, lines)
     print("\n".join(lines))
+
+
+def replace_section(page, heading, lines):
+    """The page with its section `heading` (to the next "## " heading) made
+    of lines; appended when the page has none."""
+    old = page.read_text() if page.exists() else ""
+    if heading not in old:
+        page.write_text(old.rstrip("\n") + "\n\n" + "\n".join(lines))
+        return
+    before, rest = old.split(heading, 1)
+    after = rest[rest.index("\n## ") + 1 :] if "\n## " in rest else ""
+    page.write_text(before + "\n".join(lines) + ("\n" + after if after else ""))
 
 
 def check_seeded(d1, results):
@@ -499,9 +508,9 @@ def page_section(args, filled, rows, results, written, changes, report, started)
         f" {rows:,} backend rows; {report['applied']:,} applied, {report['skipped']:,} skipped,"
         f" {report['not_applied']:,} not applied) in {push['1% changed']:.1f} s:"
         f" {per_changed:.1f} ms per changed row, start-ups and the read-back included,"
-        f" {compared}. A row is four statements (the guarded write, the sequence, the"
-        " ledger's update and insert); remotely each part of the patch is one import"
-        " instead, which these local times do not measure.",
+        f" {compared}. A part stages its rows with multi-row inserts and writes them with"
+        " a few set-based guarded statements (scripts/d1/guard.py); remotely each part is"
+        " one import, counted in the next section.",
         "",
         f"The whole run, seed and setup included, took {duration(time.monotonic() - started)}.",
         "",

@@ -314,7 +314,7 @@ def test_a_push_cut_off_halfway_then_pushed_again_converges(tmp_path, template_d
     its first part (the cut), then the whole push again. Both end equal."""
     whole = new_d1(tmp_path / "whole", template_db)
     cut = new_d1(tmp_path / "cut", template_db)
-    small_parts = {"D1_PART_BYTES": 20_000}
+    small_parts = {"D1_PART_BYTES": 10_000}
     make(cut, "d1-pull")
     migrated = make(cut, "d1-migrate", **small_parts)
     patch = Path(cut.make_env()["D1_FILE"] + ".patch")

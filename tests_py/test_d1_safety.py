@@ -794,7 +794,6 @@ def test_a_damaged_manifest_or_a_folder_for_d1_file_is_one_line(tmp_path):
     copy = tmp_path / "copy.db"
     (tmp_path / "copy.db.patch").mkdir()
     (tmp_path / "copy.db.patch" / "manifest.json").write_text('{"pulled": ')
-    (tmp_path / "copy.db.patch" / "expected.db").write_text("")
     damaged = run([PYTHON, "scripts/d1", "push"], {**env, "D1_FILE": str(copy)})
     assert damaged.returncode == 2
     assert f"the patch's manifest {tmp_path / 'copy.db.patch' / 'manifest.json'}" in (

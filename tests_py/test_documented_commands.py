@@ -55,6 +55,8 @@ OPEN_FENCE = re.compile(r"^```(?P<language>[\w-]*)\s*$")
 NOT_RUN = re.compile(
     r"^<!--\s*not run(?P<commands>(?:\s*,?\s*`[^`]+`)*)\s*:(?P<reason>.*?)-->$", re.S
 )
+# a block run by tests_py/test_d1_remote.py, against a stand-in for Cloudflare
+REMOTE = re.compile(r"^<!--\s*remote:(?P<reason>.*?)-->$", re.S)
 EXPECTED_EXIT = re.compile(r"^exit (\d+)\b")
 ABSOLUTE_PATH = re.compile(r"(?<![\w.~/:-])/[\w./-]*")
 
@@ -119,8 +121,9 @@ def split_commands(lines, first_line):
     return commands
 
 
-def documented_commands(document, markdown):
-    """The commands to run, and the commands marked `not run`, of a document."""
+def documented_commands(document, markdown, remote=False):
+    """The commands to run, and the commands marked `not run`, of a document;
+    with remote=True, the commands of its blocks marked `remote:` instead."""
     lines = markdown.splitlines()
     to_run, not_run = [], []
     previous, i = "", 0
@@ -133,8 +136,9 @@ def documented_commands(document, markdown):
             continue
         end = next(j for j in range(i + 1, len(lines)) if lines[j].strip() == "```")
         marker = NOT_RUN.match(previous)
+        is_remote = bool(REMOTE.match(previous))
         previous, start, i = "", i, end + 1
-        if fence["language"] != "sh":
+        if fence["language"] != "sh" or is_remote != remote:
             continue
         block = split_commands(lines[start + 1 : end], start + 2)
         skipped = re.findall(r"`([^`]+)`", marker["commands"]) if marker else []

@@ -34,6 +34,7 @@
             'adopted_count': count_column,
             'last_processed_id': {'create': 'text', 'add': 'text'},
             'error_message': {'create': 'text', 'add': 'text'},
+            'd1_bookmark': {'create': 'text', 'add': 'text'},
         },
         'migration_rejects': {
             'entity_type': {'create': 'text not null', 'add': none},

@@ -1,32 +1,12 @@
 """The D1 round trip's steps, as the Makefile's d1-* targets and the weekly
-job run them.
+job run them: `python scripts/d1 --help` lists the steps (STEPS below) and
+their settings; docs/d1.md is the operator's page.
 
-    python scripts/d1 pull      D1 → the local copy (+ .pulled.db)
-    python scripts/d1 migrate   the migration on the copy, then its patch
-                                (DRY_RUN=1: the dbt dry run, no patch)
-    python scripts/d1 patch     the patch of what the copy's runs changed
-    python scripts/d1 push      the patch → D1, read back, then the run history
-    python scripts/d1 sync      pull, migrate, push under one lock
-                                (DRY_RUN=1: stop after the patch)
-    python scripts/d1 rollback  pull, make rollback on the copy (ENTITY,
-                                USER_ID, or ALL=1 CONFIRM=1), its patch, push
-                                (DRY_RUN=1: the counts only)
-    python scripts/d1 path      print the local copy's path
-
-Settings come from the environment, as make passes them: D1_DATABASE (a
-database_name or binding the config declares), WRANGLER_CONFIG, WRANGLER_ENV
-(the config's [env.<name>]; passed to wrangler as --env), D1_REMOTE=1 for the
-real database (default: wrangler's local D1), D1_PERSIST_TO (wrangler's
-local state folder), D1_FILE (the local copy; default under data/d1/, named by
-the database's identity), and the run's filters USER_ID, ENTITIES or ENTITY.
-
-Every step but path holds the database's lock (data/d1/locks/) while it runs.
-Exit codes: 0 done; 1 a step failed (the message names it); 2 refused before
-anything ran (a setting, a blank filter, a file of another database); 73 the
-lock file cannot be created; 75 another step on the same database holds the
-lock (try later).
+Every step but path holds the database's lock (data/d1/locks/) while it runs,
+and a failure prints one line that names the step: `d1-<step>: <cause>`.
 """
 
+import argparse
 import errno
 import json
 import os
@@ -219,11 +199,42 @@ def run_step(step, current):
             rollback(target, path, current)
 
 
+STEPS = {
+    "pull": "D1's tables into the local copy (D1_FILE), checked value for value, plus"
+    " <copy>.pulled.db: what the pull saw.",
+    "migrate": "The migration (dbt build) on the pulled copy, then the guarded patch of what"
+    " it changed, in <copy>.patch/. DRY_RUN=1: the dbt dry run, no patch.",
+    "patch": "The patch of what the runs on the copy changed since the pull.",
+    "push": "The patch into D1 (remotely after taking a Time Travel bookmark), every patched"
+    " row read back, then the run history.",
+    "sync": "pull, migrate, push under one lock: the weekly job. DRY_RUN=1: stop after the patch.",
+    "rollback": "pull, make rollback on the copy (ENTITY, USER_ID, or ALL=1 CONFIRM=1), its"
+    " patch, push. DRY_RUN=1: the counts only.",
+    "path": "Print the local copy's path.",
+}
+SETTINGS = (
+    "Settings come from the environment, as make passes them: D1_DATABASE, WRANGLER_CONFIG,"
+    " WRANGLER_ENV, D1_REMOTE=1, D1_PERSIST_TO, D1_FILE, D1_RETRY_SECONDS, USER_ID, ENTITIES"
+    " or ENTITY, DRY_RUN (docs/d1.md). Exit codes: 0 done, 1 a step failed, 2 refused before"
+    " anything ran, 73 the lock file cannot be created, 75 another step holds the lock."
+)
+
+
+def parse(argv):
+    parser = argparse.ArgumentParser(
+        prog="scripts/d1",
+        description="The D1 round trip: pull D1 into a local SQLite copy, migrate it, push a"
+        " guarded patch back.",
+        epilog=SETTINGS,
+    )
+    steps = parser.add_subparsers(dest="step", required=True, metavar="step")
+    for name, text in STEPS.items():
+        steps.add_parser(name, help=text, description=text, epilog=SETTINGS)
+    return parser.parse_args(argv[1:]).step
+
+
 def main(argv):
-    step = argv[1] if len(argv) > 1 else ""
-    if step not in ("path", "pull", "migrate", "patch", "push", "sync", "rollback"):
-        print(__doc__, file=sys.stderr)
-        return 2
+    step = parse(argv)
     current = [step]
     try:
         run_step(step, current)

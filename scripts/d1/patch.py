@@ -1,30 +1,22 @@
-"""make d1-migrate's second half: the patch, a SQL file of what the run changed.
+"""make d1-migrate's second half: the patch, SQL files of what the run changed.
 
 The migration ran on the pulled file exactly as on any SQLite file. The patch
-is the difference between that file and what the pull saw (<file>.pulled.db),
-written as guarded statements for `wrangler d1 execute --file`:
+is the difference between that file and what the pull saw (<file>.pulled.db):
+every changed row of sync_data and of the migration's own tables, with what
+the pull saw of it, written as parts for `wrangler d1 execute --file`. How a
+part writes D1 without overwriting the API's writes (stage tables, then a
+few set-based guarded statements) is guard.py's.
 
-- a sync_data insert applies only while D1 has no row of that key (nor of
-  that id) and its user still exists; an update only while D1's row still has
-  the checksum, deleted_at and version the pull saw. A row the API wrote in
-  between is left alone;
-- where sync_data has seq, each write takes D1's sync_sequence.current_value
-  + 1 at push time, and the next statement moves the sequence up to the
-  row's number (only when the write applied, and never down);
-- the migration's own rows follow: the ledger and conflicts only where D1's
-  sync_data row is now what the run left locally (a skipped write leaves its
-  ledger entry where it was), the rejects always. The run history is not in
-  the parts: the push writes it last, counted from what applied (history.json
-  keeps the runs as the copy recorded them);
-- every value is a hex literal, so nothing in a document can reach the SQL
-  as SQL, and wrangler's "BEGIN TRANSACTION" edit finds nothing to edit;
+- every value is a literal built by SQL (quoted, or hex when it holds a
+  control character or the words wrangler edits), so nothing in a document
+  can reach the SQL as SQL;
 - a value over PIECE bytes travels in pieces through migration_push_pieces,
-  each statement under D1's 100 KB limit.
+  each statement under D1's 100 KB limit;
+- the run history is not in the parts: the push writes it last, counted from
+  what applied (history.json keeps the runs as the copy recorded them).
 
-Every statement is idempotent, so applying the patch again, or again after a
-cut-off push, ends where one uninterrupted push ends. The statements are
-written by SQL queries over the two files; Python only cuts them into files
-(parts) that wrangler sends one batch each.
+The tuples are written by SQL queries over the two files; Python only cuts
+them into statements and parts.
 """
 
 import json
@@ -32,12 +24,20 @@ import os
 import sqlite3
 from pathlib import Path
 
+from guard import (
+    PIECES_DDL,
+    PIECES_TABLE,
+    own_apply,
+    stage_ddl,
+    stage_insert,
+    sync_apply,
+    tuple_sql,
+)
 from identity import check_same
 from pull import patch_dir, snapshot_path
 from tables import (
     ENTITY_TYPES,
     OWN_TABLES,
-    SEQUENCE,
     SYNC_DATA,
     SYNC_KEY,
     columns,
@@ -49,23 +49,30 @@ from tables import (
 from wrangler import FORBIDDEN, STATEMENT_LIMIT, D1Error, Refused
 
 PIECE = 24_000  # bytes of a value per statement (48 KB of hex)
-# one wrangler batch, which D1 runs alone: small enough not to hold the API up
-PART_BYTES = int(os.environ.get("D1_PART_BYTES", "4000000"))
+# One part is one wrangler batch: locally one transaction; remotely one
+# import, during which D1 serves the API nothing, against one HTTP round trip
+# and one upload per part. Remotely about 20,000 rows a part (a sample row and
+# its ledger entry take about 1.5 KB of patch), locally smaller batches.
+PART_BYTES = {"local": 4_000_000, "remote": 32_000_000}
+STAGE_STATEMENT = 90_000  # bytes of one multi-row insert into a stage
 LARGE = {SYNC_DATA: "data", "migration_conflicts": "lost_document", "migration_rejects": "value"}
-PIECES_TABLE = "migration_push_pieces"
 # written by the push, last, with what applied
 HISTORY = "migration_runs"
-EXPECTED = "expected.db"
+FORMAT = 2  # the patch's layout: stage tables (guard.py)
 
 
 def key_match(table_alias, key, source_alias="n"):
     return " and ".join(f"{table_alias}.{quoted(k)} is {source_alias}.{quoted(k)}" for k in key)
 
 
-def where_key_sql(key, alias="n"):
-    """SQL building ' where k1 is <literal> and ...' for the row of alias."""
-    parts = [f"'{quoted(k)} is ' || {literal(f'{alias}.{quoted(k)}')}" for k in key]
-    return " || ' and ' || ".join(parts)
+def part_bytes(target):
+    given = os.environ.get("D1_PART_BYTES", "").strip()
+    if not given:
+        return PART_BYTES["remote" if target.remote else "local"]
+    try:
+        return int(given)
+    except ValueError:
+        raise Refused(f"D1_PART_BYTES={given!r} is not a number of bytes") from None
 
 
 def value_sql(table, col, alias="n"):
@@ -105,26 +112,25 @@ def pieces_sql(change_table, table):
                     || ''' where piece_key = ''' || piece.piece_key || ''''
             end as statement
         from piece join long_value on long_value.ord = piece.ord
-        union all
-        select ord, 3, 0, 'delete from {PIECES_TABLE} where piece_key = ''' || piece_key || ''''
-        from long_value
     """
 
 
-def sync_state_guard(alias="n"):
-    """SQL building the condition 'D1's sync_data row of this key is as the run
-    left it locally' (local row: s, may be missing)."""
-    key = where_key_sql(SYNC_KEY, alias)
-    return (
-        f"(case when s.id is null then 'not exists (select 1 from sync_data where ' || {key} || ')'"
-        f" else 'exists (select 1 from sync_data where ' || {key}"
-        f" || ' and checksum is ' || {literal('s.checksum')}"
-        f" || ' and deleted_at is ' || {literal('s.deleted_at')} || ')' end)"
-    )
+def new_conflict_keys(conn):
+    """The keys of the conflicts the runs on the copy recorded since the pull."""
+    conn.execute("drop table if exists temp.new_conflict_keys")
+    conflicts = "select user_id, entity_type, entity_id from main.migration_conflicts"
+    if "migration_conflicts" not in tables(conn):
+        conflicts = "select null as user_id, null as entity_type, null as entity_id where 0"
+    elif "migration_conflicts" in tables(conn, "pulled"):
+        conflicts += (
+            " except select user_id, entity_type, entity_id from pulled.migration_conflicts"
+        )
+    conn.execute(f"create temp table new_conflict_keys as {conflicts}")
 
 
 def sync_data_changes(conn, tag):
     types = ", ".join(f"'{t}'" for t in ENTITY_TYPES)
+    new_conflict_keys(conn)
     conn.execute("drop table if exists temp.change_sync_data")
     conn.execute(
         f"""create temp table change_sync_data as
@@ -132,7 +138,9 @@ def sync_data_changes(conn, tag):
             '{tag}:s:' || row_number() over (order by n.user_id, n.entity_type, n.entity_id)
                 as piece_key,
             n.*, p.user_id is null as is_insert, p.checksum as p_checksum,
-            p.deleted_at as p_deleted_at, p.version as p_version
+            p.deleted_at as p_deleted_at, p.version as p_version,
+            exists (select 1 from temp.new_conflict_keys as c where {key_match("c", SYNC_KEY)})
+                as is_conflict
         from main.sync_data as n
         left join pulled.sync_data_state as p
             on p.user_id = n.user_id and p.entity_type = n.entity_type
@@ -153,53 +161,10 @@ def sync_data_changes(conn, tag):
         )
 
 
-def sync_data_statements(conn):
-    cols = columns(conn, SYNC_DATA)
-    has_seq = "seq" in cols
-    next_seq = f"(select current_value + 1 from {SEQUENCE} where id = 1)"
-    insert_values = " || ', ' || ".join(
-        f"'{next_seq}'" if c == "seq" else value_sql(SYNC_DATA, c) for c in cols
-    )
-    updated = [
-        c
-        for c in ("data", "checksum", "version", "updated_at", "deleted_at", "device_id", "seq")
-        if c in cols
-    ]
-    assignments = " || ', ' || ".join(
-        f"'{quoted(c)} = {next_seq}'"
-        if c == "seq"
-        else f"'{quoted(c)} = ' || {value_sql(SYNC_DATA, c)}"
-        for c in updated
-    )
-    key = where_key_sql(SYNC_KEY)
-    main = f"""
-        select ord, 1 as step, 0 as sub, case when is_insert then
-            'insert into sync_data ({", ".join(quoted(c) for c in cols)}) select '
-            || {insert_values}
-            || ' where not exists (select 1 from sync_data where ' || {key} || ')'
-            || ' and not exists (select 1 from sync_data where id = ' || {literal("n.id")} || ')'
-            -- a user the API deleted after the pull: no row, not a failed part
-            || ' and exists (select 1 from users where id = ' || {literal("n.user_id")} || ')'
-        else
-            'update sync_data set ' || {assignments} || ' where ' || {key}
-            || ' and checksum is ' || {literal("n.p_checksum")}
-            || ' and deleted_at is ' || {literal("n.p_deleted_at")}
-            || ' and version is ' || {literal("n.p_version")}
-        end as statement
-        from change_sync_data as n
-    """
-    selects = [main, pieces_sql("change_sync_data", SYNC_DATA)]
-    if has_seq:
-        selects.append(
-            f"""select ord, 2, 0, 'update {SEQUENCE} set current_value = max(current_value,'
-            || ' coalesce((select seq from sync_data where ' || {key} || '), 0)) where id = 1'
-            from change_sync_data as n"""
-        )
-    return selects
-
-
-def own_table_statements(conn, table, spec, pulled_tables, tag, first_ord):
-    """Upserts and deletes of one of the migration's tables, keyed by spec."""
+def own_table_changes(conn, table, spec, pulled_tables, tag, first_ord):
+    """The changed rows of one of the migration's tables (upserts, then the
+    deletes of rows the run cleared), with the local sync_data state their
+    guard compares D1 with."""
     cols = columns(conn, table)
     key = spec["key"]
     pulled_cols = columns(conn, table, "pulled") if table in pulled_tables else []
@@ -221,54 +186,123 @@ def own_table_statements(conn, table, spec, pulled_tables, tag, first_ord):
             from pulled.{quoted(table)} as p
             where not exists (select 1 from main.{quoted(table)} as n where {key_match("n", key, "p")})"""
         )
-    where = where_key_sql(key)
-    guard = f" || ' and ' || {sync_state_guard()}" if spec["guarded"] else ""
-    join = f"left join main.sync_data as s on {key_match('s', SYNC_KEY)}" if spec["guarded"] else ""
-    non_key = [c for c in cols if c not in key]
-    assignments = " || ', ' || ".join(f"'{quoted(c)} = ' || {value_sql(table, c)}" for c in non_key)
-    values = " || ', ' || ".join(value_sql(table, c) for c in cols)
-    selects = [
-        f"""select ord, 1 as step, 0 as sub,
-            'delete from {table} where ' || {where}{guard} as statement
-        from change_{table} as n {join} where is_delete""",
-        f"""select ord, 1, 0, 'update {table} set ' || {assignments} || ' where ' || {where}{guard}
-        from change_{table} as n {join} where not is_delete""",
-        f"""select ord, 2, 0, 'insert into {table} ({", ".join(map(quoted, cols))}) select '
-            || {values} || ' where not exists (select 1 from {table} where ' || {where} || ')'
-            {guard}
-        from change_{table} as n {join} where not is_delete""",
-    ]
-    if table in LARGE:
-        selects.append(pieces_sql(f"change_{table}", table))
-    return selects
+    # the guard's view of sync_data; a table that describes runs has none
+    guarded = spec["guarded"]
+    return f"""select n.*, {"s.id is not null" if guarded else "0"} as s_present,
+            {"s.checksum" if guarded else "null"} as s_checksum,
+            {"s.deleted_at" if guarded else "null"} as s_deleted_at
+        from change_{table} as n
+        {f"left join main.sync_data as s on {key_match('s', SYNC_KEY)}" if guarded else ""}"""
 
 
-def write_parts(conn, selects, folder):
-    """Cut the ordered statements into parts at row boundaries."""
+def patch_rows(conn, tag):
+    """Every row the patch carries, as (table, ord, kind, sub, text) in the
+    order the parts take them: the pieces of a long value (kind 0) before
+    its row's stage tuple (kind 1)."""
+    conn.execute("drop table if exists temp.patch_row")
+    conn.execute("create temp table patch_row (table_name, ord, kind, sub, text)")
+    sync_cols = columns(conn, SYNC_DATA)
+    conn.execute(
+        f"insert into temp.patch_row select '{SYNC_DATA}', ord, 1, 0,"
+        f" {tuple_sql(SYNC_DATA, sync_cols, value_sql)} from change_sync_data as n"
+    )
+    conn.execute(
+        f"insert into temp.patch_row select '{SYNC_DATA}', ord, 0, sub, statement"
+        f" from ({pieces_sql('change_sync_data', SYNC_DATA)})"
+    )
+    specs = {}
+    present, pulled_tables = tables(conn), tables(conn, "pulled")
+    for index, (table, spec) in enumerate(OWN_TABLES.items(), start=1):
+        if table not in present or table == HISTORY:
+            continue
+        rows = own_table_changes(conn, table, spec, pulled_tables, tag, index * 10**10)
+        cols = columns(conn, table)
+        specs[table] = (cols, spec)
+        conn.execute(
+            f"insert into temp.patch_row select '{table}', ord, 1, 0,"
+            f" {tuple_sql(table, cols, value_sql)} from ({rows}) as n"
+        )
+        if table in LARGE:
+            conn.execute(
+                f"insert into temp.patch_row select '{table}', ord, 0, sub, statement"
+                f" from ({pieces_sql(f'change_{table}', table)})"
+            )
+    return sync_cols, specs
+
+
+class Parts:
+    """Cuts the rows into parts of about limit bytes, between rows. A part:
+    the pieces of its long values, each table's stage (created if missing)
+    filled by multi-row inserts, then guard.py's writes of its rows."""
+
+    def __init__(self, folder, limit, sync_cols, specs):
+        self.folder, self.limit = folder, limit
+        self.cols = {SYNC_DATA: sync_cols, **{t: c for t, (c, _) in specs.items()}}
+        self.specs = specs
+        self.names, self.stages = [], {}
+        self._reset()
+
+    def _reset(self):
+        self.pieces, self.tuples, self.ranges, self.size = [], {}, {}, 0
+
+    def add(self, table, ord_, kind, text):
+        if kind == 1 and self.size > self.limit:
+            self.flush()
+        if kind == 0:
+            self.pieces.append(text)
+        else:
+            self.tuples.setdefault(table, []).append(text)
+            low, _ = self.ranges.get(table, (ord_, ord_))
+            self.ranges[table] = (low, ord_)
+        self.size += len(text) + 2
+
+    def flush(self):
+        if not self.tuples:
+            return
+        statements = [PIECES_DDL, *self.pieces] if self.pieces else []
+        for table, tuples in self.tuples.items():
+            cols = self.cols[table]
+            self.stages[table] = stage_ddl(table, cols)
+            statements.append(self.stages[table])
+            head, chunk = stage_insert(table, cols), []
+            for text in tuples:
+                if (
+                    chunk
+                    and len(head) + sum(len(t) + 2 for t in chunk) + len(text) > STAGE_STATEMENT
+                ):
+                    statements.append(head + ",\n".join(chunk))
+                    chunk = []
+                chunk.append(text)
+            statements.append(head + ",\n".join(chunk))
+            low, high = self.ranges[table]
+            if table == SYNC_DATA:
+                statements += sync_apply(cols, low, high)
+            else:
+                spec = self.specs[table][1]
+                statements += own_apply(table, cols, spec["key"], spec["guarded"], low, high)
+        if self.pieces:
+            statements.append(f"delete from {PIECES_TABLE}")
+        for statement in statements:
+            if len(statement.encode()) > STATEMENT_LIMIT - 1000:
+                raise D1Error(f"a patch statement is {len(statement)} bytes, over D1's limit")
+            if FORBIDDEN in statement.upper():
+                raise D1Error("a patch statement holds BEGIN TRANSACTION; wrangler would edit it")
+        name = f"part-{len(self.names) + 1:05d}.sql"
+        (self.folder / name).write_text("".join(s + ";\n" for s in statements))
+        self.names.append(name)
+        self._reset()
+
+
+def write_parts(conn, folder, limit, sync_cols, specs):
     folder.mkdir(parents=True, exist_ok=True)
-    conn.execute("drop table if exists temp.patch_statement")
-    conn.execute("create temp table patch_statement (ord, step, sub, statement)")
-    for select in selects:
-        conn.execute(f"insert into temp.patch_statement {select}")
-    parts, size, current, last_ord, handle = [], 0, None, None, None
-    cursor = conn.execute("select ord, statement from temp.patch_statement order by ord, step, sub")
-    for ord_, statement in cursor:
-        if len(statement.encode()) > STATEMENT_LIMIT - 1000:
-            raise D1Error(f"a patch statement is {len(statement)} bytes, over D1's limit")
-        if FORBIDDEN in statement.upper():
-            raise D1Error("a patch statement holds BEGIN TRANSACTION; wrangler would edit it")
-        if handle is None or (size > PART_BYTES and ord_ != last_ord):
-            if handle:
-                handle.close()
-            current = folder / f"part-{len(parts) + 1:05d}.sql"
-            parts.append(current.name)
-            handle, size = open(current, "w"), 0
-        handle.write(statement + ";\n")
-        size += len(statement) + 2
-        last_ord = ord_
-    if handle:
-        handle.close()
-    return parts
+    parts = Parts(folder, limit, sync_cols, specs)
+    cursor = conn.execute(
+        "select table_name, ord, kind, text from temp.patch_row order by ord, kind, sub"
+    )
+    for table, ord_, kind, text in cursor:
+        parts.add(table, ord_, kind, text)
+    parts.flush()
+    return parts.names, parts.stages
 
 
 def pulled_record(path):
@@ -300,28 +334,6 @@ def history_rows(conn):
     return [dict(zip(names, row, strict=True)) for row in cursor]
 
 
-def write_expected(conn, folder):
-    """What the push reads back against: every patched key as the pull saw it
-    and as the run left it, and the keys of the run's new conflicts. Kept
-    with the patch, so that a later run on the copy cannot change what this
-    patch is checked against."""
-    conn.execute(f"attach '{folder / EXPECTED}' as expected")
-    conn.execute(
-        "create table expected.change_sync_data as select ord, user_id, entity_type,"
-        " entity_id, checksum, deleted_at, version, is_insert, p_checksum, p_deleted_at,"
-        " p_version from temp.change_sync_data"
-    )
-    conflicts = "select user_id, entity_type, entity_id from main.migration_conflicts"
-    if "migration_conflicts" not in tables(conn):
-        conflicts = "select null as user_id, null as entity_type, null as entity_id where 0"
-    elif "migration_conflicts" in tables(conn, "pulled"):
-        conflicts += (
-            " except select user_id, entity_type, entity_id from pulled.migration_conflicts"
-        )
-    conn.execute(f"create table expected.conflict_keys as {conflicts}")
-    conn.execute("detach expected")
-
-
 def copy_state(conn):
     """A cheap fingerprint of the copy: any later run on it changes it (every
     run adds history rows)."""
@@ -344,17 +356,18 @@ def make_patch(path, target):
     info = json.loads(conn.execute("select info from pulled.pull_info").fetchone()[0])
     tag = info["pulled_at"].replace(" ", "T")
     sync_data_changes(conn, tag)
-    queries = sync_data_statements(conn)
-    present, pulled_tables = tables(conn), tables(conn, "pulled")
-    for index, (table, spec) in enumerate(OWN_TABLES.items(), start=1):
-        if table in present and table != HISTORY:
-            queries += own_table_statements(conn, table, spec, pulled_tables, tag, index * 10**10)
+    sync_cols, specs = patch_rows(conn, tag)
     folder = patch_dir(path)
     if folder.exists():
         for old in folder.glob("*"):
             old.unlink()
-    parts = write_parts(conn, queries, folder)
-    write_expected(conn, folder)
+    parts, stages = write_parts(conn, folder, part_bytes(target), sync_cols, specs)
+    # the push creates every stage afresh, so that its read-back finds them
+    stages = {
+        SYNC_DATA: stage_ddl(SYNC_DATA, sync_cols),
+        **{t: stage_ddl(t, c) for t, (c, _) in specs.items()},
+        **stages,
+    }
     history = history_rows(conn)
     (folder / "history.json").write_text(json.dumps(history, indent=1) + "\n")
     counts = dict(
@@ -369,13 +382,14 @@ def make_patch(path, target):
             strict=True,
         )
     )
-    for table in OWN_TABLES:
-        if table in present and table != HISTORY:
-            counts[table] = conn.execute(f"select count(*) from change_{table}").fetchone()[0]
+    for table in specs:
+        counts[table] = conn.execute(f"select count(*) from change_{table}").fetchone()[0]
     counts[HISTORY] = len(history)
     manifest = {
+        "format": FORMAT,
         "pulled": info,
         "parts": parts,
+        "stages": stages,
         "counts": counts,
         "seq": "seq" in columns(conn, SYNC_DATA),
         "copy_state": copy_state(conn),

@@ -3,14 +3,16 @@
 1. The schema the patch needs, each statement only where D1 lacks it: the
    migration's own tables and the columns an upgrade added (from the local
    file's DDL), sync_sequence where sync_data has seq and D1 has no sequence
-   yet (set to D1's largest seq at push time), and migration_push_pieces.
+   yet (set to D1's largest seq at push time), migration_push_pieces, and
+   the patch's stage tables afresh. Remotely a Time Travel bookmark first.
 2. Each part of the patch, in order, with one `wrangler d1 execute --file`:
    a part runs as one batch, all or nothing (remotely D1 refuses other queries
    while it runs, so the seq numbers taken inside it cannot collide).
-3. Every sync_data key of the patch is read back and sorted: applied (D1 holds
-   what the run wrote), skipped (D1 holds something else: the API wrote the row
-   after the pull; the next run settles it), or not applied (D1 still holds
-   what the pull saw, which a finished push never leaves: exit 1).
+3. The outcome of every staged sync_data row, counted by D1 in one request
+   (guard.py): applied (D1 holds what the run wrote), skipped (D1 holds
+   something else: the API wrote the row after the pull; the next run settles
+   it), or not applied (D1 still holds what the pull saw, which a finished
+   push never leaves: exit 1).
 4. The run history, last and once: the runs made on the copy since the pull
    (migrations and rollbacks), counting only the writes that reached D1, so
    migration_runs in D1 says what happened to it. A run none of whose writes
@@ -19,15 +21,18 @@
 
 import json
 import re
+import shutil
 import tempfile
 import time
+import uuid
 from collections import Counter
 from pathlib import Path
 
+from guard import PIECES_DDL, PIECES_TABLE, read_back_queries, stage
 from identity import check_same
-from patch import EXPECTED, HISTORY, PIECES_TABLE, copy_state
+from patch import FORMAT, HISTORY, copy_state
 from pull import patch_dir, snapshot_path
-from tables import OWN_TABLES, SEQUENCE, connect, literal, quoted
+from tables import OWN_TABLES, SEQUENCE, connect, quoted
 from wrangler import STATEMENT_LIMIT, D1Error, Refused
 
 # migration_runs' count of each kind of sync_data write the patch makes
@@ -41,8 +46,7 @@ WRITE_COUNTS = {
 }
 HISTORY_MARK = "history-pushed.json"
 STARTED = "push-started"
-
-READ_BACK_STATEMENT = 60_000
+BOOKMARK = "bookmark.json"
 
 
 def schema_statements(wrangler, conn, manifest):
@@ -91,86 +95,37 @@ def schema_statements(wrangler, conn, manifest):
             " select 1, (select coalesce(max(seq), 0) from sync_data)"
             f" where not exists (select 1 from {SEQUENCE} where id = 1)"
         )
-    statements.append(
-        f"create table if not exists {PIECES_TABLE} (piece_key text primary key, value blob)"
-    )
+    statements.append(PIECES_DDL)
+    # every push starts from empty stages of this patch's shape (a cut-off
+    # push may have left rows, another patch another shape); its parts fill them
+    for table, ddl in manifest["stages"].items():
+        statements += [f"drop table if exists {stage(table)}", ddl]
     return statements
 
 
-def read_back(wrangler, conn):
-    """D1's state of every patched key, beside what the pull saw and the run
-    wrote (as the patch recorded them), and the writes that applied, counted
-    by entity type and kind."""
-    conflict_keys = {
-        row[0]
-        for row in conn.execute(
-            "select hex(user_id) || '/' || hex(entity_type) || '/' || hex(entity_id)"
-            " from expected.conflict_keys"
-        )
-    }
-    rows = conn.execute(
-        f"select {literal('user_id')}, {literal('entity_type')}, {literal('entity_id')},"
-        " hex(user_id) || '/' || hex(entity_type) || '/' || hex(entity_id),"
-        " checksum, deleted_at, is_insert, p_checksum, p_deleted_at, entity_type,"
-        " (case when is_insert then 'insert'"
-        " when deleted_at is not null and p_deleted_at is null then 'tombstone'"
-        " when deleted_at is null and p_deleted_at is not null then 'revive'"
-        " else 'update' end), version, p_version"
-        " from expected.change_sync_data order by ord"
-    ).fetchall()
-    statements, current = [], []
-    for row in rows:
-        current.append(f"({row[0]}, {row[1]}, {row[2]})")
-        if sum(map(len, current)) > READ_BACK_STATEMENT:
-            statements.append(current)
-            current = []
-    if current:
-        statements.append(current)
-    found = {}
-    # a key whose user the API deleted after the pull has no row (the insert's
-    # guard left it out, or the foreign key's cascade took it): skipped
-    queries = [
-        "with k (user_id, entity_type, entity_id) as (values " + ", ".join(values) + ")"
-        " select hex(k.user_id) || '/' || hex(k.entity_type) || '/' || hex(k.entity_id)"
-        " as k, s.id is not null as present, s.checksum, s.deleted_at, s.version,"
-        " exists (select 1 from users where users.id = k.user_id) as user_exists"
-        " from k left join sync_data as s"
-        " on s.user_id = k.user_id and s.entity_type = k.entity_type"
-        " and s.entity_id = k.entity_id"
-        " where s.id is not null or not exists (select 1 from users where users.id = k.user_id)"
-        for values in statements
-    ]
-    user_gone = set()
-    for result in wrangler.query(queries):
-        for r in result:
-            if r["present"]:
-                found[r["k"]] = (r["checksum"], r["deleted_at"], r["version"])
-            if not r["user_exists"]:
-                user_gone.add(r["k"])
+def read_back(wrangler):
+    """D1's outcome of every staged sync_data row (guard.py), counted by D1
+    in one request: applied, skipped (written after the pull, or its user
+    deleted), or not applied; and the writes that applied, by entity type and
+    kind."""
+    counted, keys = wrangler.query(read_back_queries())
     outcome = {"applied": 0, "skipped": 0, "not_applied": 0}
-    skipped, not_applied, applied_writes = [], [], Counter()
-    for row in rows:
-        key, checksum, deleted_at, is_insert, p_checksum, p_deleted_at = row[3:9]
-        version, p_version = row[11:13]
-        state = found.get(key)
-        readable = "/".join(bytes.fromhex(part).decode() for part in key.split("/"))
-        # the guard compares version too: a row the API saved again unchanged
-        # (same checksum, a newer version) was skipped, not left unapplied
-        if state == (checksum, deleted_at, version):
-            outcome["applied"] += 1
-            applied_writes[(row[9], row[10])] += 1
-            if key in conflict_keys:
-                applied_writes[(row[9], "conflict")] += 1
-        elif key in user_gone:
-            outcome["skipped"] += 1
-            skipped.append(f"{readable} (its user was deleted after the pull)")
-        elif (state is None and is_insert) or (
-            state == (p_checksum, p_deleted_at, p_version) and not is_insert
-        ):
-            outcome["not_applied"] += 1
+    applied_writes = Counter()
+    for row in counted:
+        kind = "skipped" if row["outcome"] == "user_gone" else row["outcome"]
+        outcome[kind] += row["n"]
+        if row["outcome"] == "applied":
+            applied_writes[(row["entity_type"], row["kind"])] += row["n"]
+            if row["is_conflict"]:
+                applied_writes[(row["entity_type"], "conflict")] += row["n"]
+    skipped, not_applied = [], []
+    for row in keys:
+        readable = f"{row['user_id']}/{row['entity_type']}/{row['entity_id']}"
+        if row["outcome"] == "not_applied":
             not_applied.append(readable)
+        elif row["outcome"] == "user_gone":
+            skipped.append(f"{readable} (its user was deleted after the pull)")
         else:
-            outcome["skipped"] += 1
             skipped.append(readable)
     return outcome, skipped, not_applied, applied_writes
 
@@ -209,6 +164,53 @@ def corrected_history(rows, applied_writes, target_name=None):
     return kept, left_out
 
 
+def part_of_this_push(path, push_id):
+    """The part, marked with this push's id. D1 knows an import by its file's
+    MD5 and may answer one it ran before as done without running it: within
+    one push that makes a retried import safe, but a later push must run its
+    parts again, since they refill the stages (emptied at its start) that the
+    read-back reads."""
+    marked = path.with_name(f".{path.name}.push")
+    try:
+        with open(path, "rb") as source, open(marked, "wb") as target:
+            target.write(f"-- push {push_id}\n".encode())
+            shutil.copyfileobj(source, target)
+    except OSError as error:
+        marked.unlink(missing_ok=True)
+        raise D1Error(
+            f"cannot write {marked} ({error.strerror}): free space there and push again"
+            " (a repeated push is safe)."
+        ) from error
+    return marked
+
+
+def take_bookmark(wrangler, folder):
+    """Remotely, D1's Time Travel bookmark from before the patch's first
+    write, kept in the patch folder so that a repeated push names the same
+    moment; locally None (local D1 has no Time Travel)."""
+    if not wrangler.remote:
+        return None
+    path = folder / BOOKMARK
+    if path.exists():
+        return read_json(path, "the bookmark taken before the first push")["bookmark"]
+    bookmark = wrangler.bookmark()
+    write_file(path, json.dumps({"bookmark": bookmark}) + "\n")
+    return bookmark
+
+
+def ensure_schema(wrangler, conn, manifest, schema):
+    """The schema statements, in one request. When the request fails after D1
+    ran it (a 5xx on the answer), a retry would add a column twice: so after a
+    failure the statements D1 still lacks are computed again and sent once
+    more; a second failure stops the push."""
+    if not schema:
+        return
+    try:
+        wrangler.query(schema)
+    except D1Error:
+        wrangler.query(schema_statements(wrangler, conn, manifest))
+
+
 def sql_value(value):
     """A literal D1 reads back as the same value; text always as hex, so a
     filter a person typed never reaches the SQL as SQL."""
@@ -232,6 +234,11 @@ def push_history(wrangler, folder, target):
         {tuple(k.split("\t")): n for k, n in report.get("applied_writes", {}).items()}
     )
     kept, left_out = corrected_history(rows, applied, target.history_name())
+    bookmark = report.get("bookmark_before_push")
+    new_runs = {r["id"] for r in rows if r.get("is_new")}
+    for row in kept:
+        if bookmark and row["id"] in new_runs:
+            row["d1_bookmark"] = bookmark
     statements = [
         f"insert or replace into {HISTORY} ({', '.join(quoted(c) for c in row)})"
         f" values ({', '.join(sql_value(v) for v in row.values())})"
@@ -296,7 +303,7 @@ def push(wrangler, path, target):
         raise Refused(f"no patch in {folder}: run make d1-migrate first. Nothing was pushed.")
     manifest = read_json(folder / "manifest.json", "the patch's manifest")
     pulled = manifest["pulled"]
-    if not (folder / EXPECTED).exists():
+    if manifest.get("format") != FORMAT:
         raise Refused(
             f"the patch in {folder} was written by an older version of this tool: run"
             " make d1-migrate again. Nothing was pushed."
@@ -310,22 +317,44 @@ def push(wrangler, path, target):
     for statement in schema:
         if len(statement.encode()) > STATEMENT_LIMIT:
             raise D1Error(f"a schema statement is over D1's limit: {statement[:200]}")
-    wrangler.query(schema)
+    bookmark = take_bookmark(wrangler, folder)
+    ensure_schema(wrangler, conn, manifest, schema)
     write_file(folder / STARTED, "")  # a pull must not discard a half-pushed patch
+    push_id = uuid.uuid4().hex
     for number, part in enumerate(manifest["parts"], start=1):
         part_started = time.monotonic()
-        wrangler.apply_file(folder / part)
+        marked = part_of_this_push(folder / part, push_id)
+        try:
+            wrangler.apply_file(marked)
+        except D1Error as error:
+            raise D1Error(
+                f"part {number}/{len(manifest['parts'])} of the patch did not apply ({error})."
+                " A part applies whole or not at all; push again (a repeated push is safe)."
+            ) from error
+        finally:
+            marked.unlink(missing_ok=True)
         print(
             f"d1-push: part {number}/{len(manifest['parts'])} applied"
             f" ({time.monotonic() - part_started:.1f} s)",
             flush=True,
         )
-    conn.execute(f"attach '{folder / EXPECTED}' as expected")
-    outcome, skipped, not_applied, applied_writes = read_back(wrangler, conn)
+    try:
+        outcome, skipped, not_applied, applied_writes = read_back(wrangler)
+    except D1Error as error:
+        raise D1Error(
+            f"every part was sent, but reading the rows back failed ({error}); the run history"
+            " waits for that. Push again: a repeated push is safe and finishes both."
+        ) from error
     moved_on = copy_state(conn) != manifest.get("copy_state")
     conn.close()
+    # the stages held copies of the documents: emptied once read back
+    wrangler.query(
+        [f"delete from {stage(table)}" for table in manifest["stages"]]
+        + [f"delete from {PIECES_TABLE}"]
+    )
     report = {
         **outcome,
+        **({"bookmark_before_push": bookmark} if bookmark else {}),
         "skipped_keys": skipped,
         "not_applied_keys": not_applied,
         "applied_writes": {"\t".join(k): n for k, n in applied_writes.items()},
@@ -350,6 +379,12 @@ def push(wrangler, path, target):
             "d1-push: the copy has changed since this patch was written (another run on it):"
             " what that run changed is not in this patch. Run make d1-migrate, then"
             " make d1-push, to send it."
+        )
+    if bookmark:
+        print(
+            f"d1-push: D1 was at Time Travel bookmark {bookmark} before this patch; to return"
+            " the WHOLE database to that moment (the API's writes since included), run:"
+            f" {wrangler.restore_command(bookmark)}"
         )
     if not_applied:
         raise D1Error(

@@ -9,9 +9,12 @@ nothing here writes them anywhere.
 
 import json
 import os
+import re
 import shutil
 import subprocess
+import sys
 import tempfile
+import time
 from pathlib import Path
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
@@ -25,6 +28,24 @@ COMMAND_LIMIT = 90_000
 # wrangler deletes the first "BEGIN TRANSACTION;" and "COMMIT;" of any SQL that
 # holds the words, inside string literals too: nothing sent may contain them.
 FORBIDDEN = "BEGIN TRANSACTION"
+
+# wrangler retries nothing (D1_NOTES.md). Every call made here is safe to
+# repeat (reads, the guarded patch, an import D1 knows by its etag), so a
+# throttled or failed request is tried again, up to ATTEMPTS calls in all,
+# waiting D1_RETRY_SECONDS, then twice that, and so on.
+ATTEMPTS = 4
+# Cloudflare's answers that say "later", not "never": throttling (HTTP 429,
+# code 971), a server-side failure (5xx, an HTML page from the edge, D1 reset
+# mid-import) or the network. A SQL error (SQLITE_…) is final.
+TRANSIENT = re.compile(
+    r"\[code: 971\]|throttl|too many requests|\b429\b|-> 5\d\d\b|internal server error"
+    r"|service unavailable|bad gateway|gateway time-?out|temporarily unavailable|overloaded"
+    r"|reset before|fetch failed|econnreset|etimedout|socket hang up|und_err",
+    re.IGNORECASE,
+)
+ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+# wrangler's lines that say nothing about the failure
+NOISE = ("⛅", "─", "🌀", "▲", "🪵", "├", "│", "If you think this is a bug", "Resource location")
 
 
 class D1Error(Exception):
@@ -84,29 +105,49 @@ class Wrangler:
             "--config",
             str(config or self.config),
         ]
-        proc = subprocess.run(
-            command, cwd=PROJECT_DIR, env=env, capture_output=True, text=True, check=False
-        )
-        if proc.returncode != 0:
-            raise D1Error(self._explain(proc))
-        return proc.stdout
+        wait = retry_seconds()
+        for attempt in range(1, ATTEMPTS + 1):
+            proc = subprocess.run(
+                command, cwd=PROJECT_DIR, env=env, capture_output=True, text=True, check=False
+            )
+            if proc.returncode == 0:
+                return proc.stdout
+            cause = cause_of(proc)
+            if not (self.remote and TRANSIENT.search(cause)):
+                break
+            if attempt == ATTEMPTS:
+                cause += f" (tried {ATTEMPTS} times)"
+                break
+            print(
+                f"{self.describe()}: {cause}; trying again in {wait:g} s"
+                f" (attempt {attempt + 1} of {ATTEMPTS})",
+                file=sys.stderr,
+                flush=True,
+            )
+            time.sleep(wait)
+            wait *= 2
+        if "Couldn't find a D1 DB" in cause:
+            raise D1Error(
+                f"D1_DATABASE={self.database} names no D1 database of {self.config}: {cause}"
+            )
+        raise D1Error(f"wrangler failed on {self.describe()}: {cause}")
 
-    def _explain(self, proc):
-        text = (proc.stderr + "\n" + proc.stdout).strip()
+    def bookmark(self):
+        """D1's Time Travel bookmark of now (remote only): restoring it returns
+        the whole database to this moment."""
+        out = self._run(["time-travel", "info", self.database, "--json"])
         try:
-            error = json.loads(proc.stdout)["error"]
-            text = error.get("text") or json.dumps(error)
-        except (ValueError, KeyError, TypeError):
-            pass
-        lines = [
-            line.strip()
-            for line in text.splitlines()
-            if line.strip() and not line.lstrip().startswith(("⛅", "─", "🌀", "▲"))
-        ]
-        detail = " ".join(lines[-6:])
-        if "Couldn't find a D1 DB" in text:
-            return f"D1_DATABASE={self.database} names no D1 database of {self.config}: {detail}"
-        return f"wrangler failed on {self.describe()}: {detail}"
+            return json.loads(out)["bookmark"]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise D1Error(f"wrangler returned no Time Travel bookmark: {out[:300]}") from exc
+
+    def restore_command(self, bookmark):
+        """The command that returns the database to bookmark, for a person to run."""
+        env = f" --env {self.target.env}" if self.target.env else ""
+        return (
+            f"{WRANGLER.relative_to(PROJECT_DIR)} d1 time-travel restore {self.database}"
+            f" --bookmark={bookmark}{env} --config {self.config}"
+        )
 
     def query(self, statements):
         """Run SQL statements and return each one's rows, in order. They go as
@@ -166,3 +207,42 @@ class Wrangler:
             (Path(folder) / ".wrangler").mkdir()
             (Path(folder) / ".wrangler" / "state").symlink_to(self.persist_to)
             self._run(args, config=config)
+
+
+def retry_seconds():
+    value = os.environ.get("D1_RETRY_SECONDS", "").strip() or "2"
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1
+    if not 0 <= seconds <= 600:
+        raise Refused(f"D1_RETRY_SECONDS={value!r} is not a number of seconds from 0 to 600")
+    return seconds
+
+
+def cause_of(proc):
+    """wrangler's failure in one line, without colour codes: with --json the
+    error's text and notes (where Cloudflare's code and message are); else the
+    [ERROR] line of stderr and the notes under it."""
+    stdout, stderr = ANSI.sub("", proc.stdout), ANSI.sub("", proc.stderr)
+    try:
+        error = json.loads(stdout)["error"]
+        parts = [error.get("text") or ""] + [n.get("text", "") for n in error.get("notes") or []]
+        return " ".join(p.strip() for p in parts if p and p.strip()) or json.dumps(error)
+    except (ValueError, KeyError, TypeError, AttributeError):
+        pass
+    lines = [line.strip() for line in stderr.splitlines()]
+    marks = [i for i, line in enumerate(lines) if "[ERROR]" in line]
+    if marks:
+        picked = [lines[marks[0]].split("[ERROR]", 1)[1]]
+        picked += lines[marks[0] + 1 :]
+    else:
+        picked = (stderr + "\n" + stdout).splitlines()
+    picked = [
+        line.strip()
+        for line in picked
+        if line.strip()
+        and not any(line.strip().startswith(n) for n in NOISE)
+        and "Logs were written to" not in line
+    ]
+    return " ".join(picked[-6:]) or f"wrangler exited with {proc.returncode} and said nothing"
