@@ -137,9 +137,12 @@ def own_apply(table, cols, key, guarded, lo, hi):
     rows = f"st.ord between {lo} and {hi}"
     guard = own_guard(guarded)
     non_key = [c for c in cols if c not in key]
+    # driven by the part's stage rows through the table's key, never a scan
+    # of the whole table per part
     statements = [
-        f"""delete from {table} where exists (select 1 from {st} as st
-            where {rows} and st.is_delete and {key_is(table, "st", key)} and {guard})"""
+        f"""delete from {table} where rowid in (select t.rowid from {st} as st
+            join {table} as t on {key_is("t", "st", key)}
+            where {rows} and st.is_delete and {guard})"""
     ]
     if non_key:
         statements.append(
