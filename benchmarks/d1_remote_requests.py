@@ -1,7 +1,8 @@
 """Count what the D1 round trip asks of Cloudflare's API with D1_REMOTE=1, on
 the stand-in for it (tests_py/cloudflare_api.py: SQLite files behind D1's
 endpoints on 127.0.0.1): imports, query requests and bytes uploaded per step,
-for the initial run and after 1% of the backend changed. Writes its section
+for the initial run, after 1% of the backend changed, and for a cutover (sync_data
+already right, no ledger: every row adopted, only its ledger entry pushed). Writes its section
 of docs/benchmarks.md (--out), from its heading to the next one.
 
     .venv/bin/python benchmarks/d1_remote_requests.py [--logbook 85000 --goals 7500
@@ -83,11 +84,16 @@ def main():
     rows = args.logbook + args.goals + args.sessions
     results = []
     try:
-        for label in ("initial", "1% changed"):
-            if label != "initial":
-                with api.lock, sqlite3.connect(api.path(DATABASE_ID)) as conn:
+        for label in ("initial", "1% changed", "cutover"):
+            with api.lock, sqlite3.connect(api.path(DATABASE_ID)) as conn:
+                if label == "1% changed":
                     for statement in CHANGE_1_PERCENT:
                         conn.execute(statement)
+                if label == "cutover":
+                    # sync_data as right as the migration leaves it, with no
+                    # ledger: every row is adopted, and the push writes only
+                    # its ledger entry (the first run after the old script)
+                    conn.execute("delete from migration_ledger")
             for step in STEPS:
                 seconds, delta, summary = run(d1, api, step)
                 results.append((label, step, seconds, delta, summary[-1] if summary else ""))
@@ -104,7 +110,9 @@ def main():
         f" --goals {args.goals} --sessions {args.sessions} --users {args.users}`: every step"
         f" with `D1_REMOTE=1` against the stand-in for Cloudflare's API"
         f" (tests_py/cloudflare_api.py), {rows:,} backend rows in production's shape, then"
-        " 1% of each backend table changed. The counts are what Cloudflare would be asked;"
+        " 1% of each backend table changed, then the ledger emptied in D1 (a cutover:"
+        " sync_data right, every row adopted, the push writes its ledger entries)."
+        " The counts are what Cloudflare would be asked;"
         " the stand-in answers in microseconds, so the seconds are wrangler and this"
         " machine, not D1.",
         "",
@@ -117,8 +125,12 @@ def main():
             f"| {label} | `make {step} D1_REMOTE=1` | {seconds:.1f} | {delta['imports']}"
             f" | {delta['queries']} | {delta['uploaded'] / 1e6:.1f} | {cut} |"
         )
-    first = push["initial"]
+    first, cutover = push["initial"], push["cutover"]
     lines += [
+        "",
+        f"The cutover's push made {cutover['imports']} import(s) and {cutover['queries']}"
+        f" query requests and uploaded {cutover['uploaded'] / 1e6:.1f} MB for {rows:,}"
+        " ledger entries.",
         "",
         f"Per 100,000 backend rows, the initial push made {first['imports'] * per:.1f} imports"
         f" and {first['queries'] * per:.1f} query requests and uploaded"
