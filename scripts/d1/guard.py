@@ -179,8 +179,8 @@ READ_BACK_KEYS = 5000
 
 def read_back_queries():
     """Two queries in one request: the outcomes counted by entity type,
-    kind and conflict; the keys of the rows not applied (at most
-    READ_BACK_KEYS)."""
+    kind and conflict; the keys of the rows not applied, those still as the
+    pull saw them first (at most READ_BACK_KEYS)."""
     st = stage(SYNC_DATA)
     source = f"{st} as st left join {SYNC_DATA} as s on {key_is('s', 'st', SYNC_KEY)}"
     return [
@@ -188,5 +188,6 @@ def read_back_queries():
         f" st.is_conflict as is_conflict, count(*) as n from {source} group by 1, 2, 3, 4",
         f"select st.user_id as user_id, st.entity_type as entity_type,"
         f" st.entity_id as entity_id, {OUTCOME} as outcome from {source}"
-        f" where {OUTCOME} <> 'applied' order by st.ord limit {READ_BACK_KEYS}",
+        f" where {OUTCOME} <> 'applied'"
+        f" order by ({OUTCOME} = 'not_applied') desc, st.ord limit {READ_BACK_KEYS}",
     ]

@@ -242,15 +242,18 @@ class Parts:
         self.folder, self.limit = folder, limit
         self.cols = {SYNC_DATA: sync_cols, **{t: c for t, (c, _) in specs.items()}}
         self.specs = specs
-        self.names, self.stages = [], {}
+        self.names, self.stages, self.last_ord = [], {}, None
         self._reset()
 
     def _reset(self):
         self.pieces, self.tuples, self.ranges, self.size = [], {}, {}, 0
 
     def add(self, table, ord_, kind, text):
-        if kind == 1 and self.size > self.limit:
+        # a new part only at a new row: a long value's pieces and the row
+        # that reads them travel together (a part empties the pieces table)
+        if ord_ != self.last_ord and self.size > self.limit:
             self.flush()
+        self.last_ord = ord_
         if kind == 0:
             self.pieces.append(text)
         else:

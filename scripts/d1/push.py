@@ -103,7 +103,7 @@ def schema_statements(wrangler, conn, manifest):
     return statements
 
 
-def read_back(wrangler):
+def read_back(wrangler, expected):
     """D1's outcome of every staged sync_data row (guard.py), counted by D1
     in one request: applied, skipped (written after the pull, or its user
     deleted), or not applied; and the writes that applied, by entity type and
@@ -119,6 +119,11 @@ def read_back(wrangler):
             if row["is_conflict"]:
                 applied_writes[(row["entity_type"], "conflict")] += row["n"]
     skipped, not_applied = [], []
+    # a row no part staged (a part that did not run whole) was not applied
+    missing = expected - sum(outcome.values())
+    if missing > 0:
+        outcome["not_applied"] += missing
+        not_applied.append(f"{missing} row(s) of the patch that no part staged")
     for row in keys:
         readable = f"{row['user_id']}/{row['entity_type']}/{row['entity_id']}"
         if row["outcome"] == "not_applied":
@@ -339,7 +344,9 @@ def push(wrangler, path, target):
             flush=True,
         )
     try:
-        outcome, skipped, not_applied, applied_writes = read_back(wrangler)
+        outcome, skipped, not_applied, applied_writes = read_back(
+            wrangler, manifest["counts"]["inserts"] + manifest["counts"]["updates"]
+        )
     except D1Error as error:
         raise D1Error(
             f"every part was sent, but reading the rows back failed ({error}); the run history"
@@ -386,9 +393,9 @@ def push(wrangler, path, target):
             " the WHOLE database to that moment (the API's writes since included), run:"
             f" {wrangler.restore_command(bookmark)}"
         )
-    if not_applied:
+    if outcome["not_applied"]:
         raise D1Error(
-            f"{len(not_applied)} row(s) still hold what the pull saw ({', '.join(not_applied[:5])}):"
+            f"{outcome['not_applied']} row(s) still hold what the pull saw ({', '.join(not_applied[:5])}):"
             " the push did not finish, and the run history was not written. Push again; a"
             " repeated push is safe."
         )
