@@ -83,10 +83,12 @@ $(VENV)/.installed: requirements.txt
 
 # .venv/bin/dbt becomes the project's launcher (scripts/dbt_launcher.py):
 # dbt-core's CLI, runnable from any folder of the repository, refusing a
-# SYNC_DB_PATH that names no file before SQLite creates one.
-$(VENV)/.launcher: scripts/dbt_launcher.py $(VENV)/.installed
+# SYNC_DB_PATH that names no file before SQLite creates one. .venv/bin/sqlfluff
+# lifts sqlparse's limits as dbt's CLI does (scripts/sqlfluff_launcher.py).
+$(VENV)/.launcher: scripts/dbt_launcher.py scripts/sqlfluff_launcher.py $(VENV)/.installed
 	{ echo "#!$$(realpath $(VENV))/bin/python"; cat scripts/dbt_launcher.py; } > $(VENV)/bin/dbt
-	chmod +x $(VENV)/bin/dbt
+	{ echo "#!$$(realpath $(VENV))/bin/python"; cat scripts/sqlfluff_launcher.py; } > $(VENV)/bin/sqlfluff
+	chmod +x $(VENV)/bin/dbt $(VENV)/bin/sqlfluff
 	touch $@
 
 EXT_DIR := $(VENV)/sqlite-extensions
@@ -141,9 +143,11 @@ postgres: ## Debian's PostgreSQL and plpgsql_check, for the second engine's test
 	  apt-get update -qq && apt-get install -y -qq postgresql-$$version-plpgsql-check; }
 
 # scripts/with_postgres.sh starts a throwaway cluster on 127.0.0.1 as an
-# unprivileged user around pytest and removes it after.
+# unprivileged user around pytest and removes it after. One pytest worker per
+# core (pytest-xdist), each test module whole on one worker, so a module's
+# shared D1 or scenario is built once.
 test: lint browser postgres ## lint, then every test on SQLite and a throwaway PostgreSQL (installs Chromium, PostgreSQL)
-	scripts/with_postgres.sh $(VENV)/bin/pytest -q tests_py
+	scripts/with_postgres.sh $(VENV)/bin/pytest -q -n auto --dist loadfile tests_py
 
 test-postgres: setup postgres ## the PostgreSQL tests only (SYNC_PG_TEST_HOST/PORT/USER/DATABASE for an existing server)
 	scripts/with_postgres.sh $(VENV)/bin/pytest -q tests_py/test_postgres.py

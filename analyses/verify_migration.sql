@@ -30,8 +30,9 @@
 {%- set has_ledger = execute and load_relation(ledger) is not none %}
 {%- set has_conflicts = execute and load_relation(conflicts) is not none %}
 {#- where a table is not there yet, a stand-in with no rows -#}
+{#- PostgreSQL wants a subquery named; the table needs no alias -#}
 {%- set owned_source = ledger if has_ledger
-    else '(' ~ empty_ledger_sql() ~ ')' %}
+    else '(' ~ empty_ledger_sql() ~ ') as ledger_rows' %}
 {%- set conflicts_source = conflicts if has_conflicts else
     "(select null as user_id, null as entity_type, null as entity_id,"
     ~ " null as kind, null as resolution, null as api_checksum,"
@@ -53,7 +54,7 @@ documents as (
 ),
 
 owned as (
-    select * from {{ owned_source }} as ledger_rows
+    select * from {{ owned_source }}
 ),
 
 sync_data_owned as (

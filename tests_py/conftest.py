@@ -5,16 +5,45 @@ and the API's sync_data table, built once per session by the project's own
 `create_dev_tables` operation and copied.
 """
 
+import atexit
 import json
 import os
 import shutil
 import sqlite3
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
+REPO_DIR = Path(__file__).resolve().parent.parent
+# Files the tests copy or generate: never these folders.
+GENERATED = (".venv", "node_modules", "target", "logs", "data", ".git", "__pycache__")
+
+
+def copy_tree(source, copy):
+    """The project at `source` copied to `copy` without its generated files;
+    .venv and node_modules are shared through links."""
+    shutil.copytree(source, copy, ignore=shutil.ignore_patterns(*GENERATED))
+    (copy / ".venv").symlink_to(REPO_DIR / ".venv")
+    if (REPO_DIR / "node_modules").exists():
+        (copy / "node_modules").symlink_to(REPO_DIR / "node_modules")
+    return copy
+
+
+def worker_project():
+    """Where this test process runs dbt and make: the repository, or for a
+    pytest-xdist worker after the first its own copy, because dbt and make
+    write target/ inside the project and two runs must not share it."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    if worker == "gw0":
+        return REPO_DIR
+    scratch = Path(tempfile.mkdtemp(prefix=f"sync-tests-{worker}-"))
+    atexit.register(shutil.rmtree, scratch, True)
+    return copy_tree(REPO_DIR, scratch / "project")
+
+
+PROJECT_DIR = worker_project()
 DBT = PROJECT_DIR / ".venv" / "bin" / "dbt"
 ORACLE = PROJECT_DIR / "tests_py" / "js" / "contract_oracle.js"
 CRYPTO_EXT = next(
@@ -123,17 +152,7 @@ def template_db(tmp_path_factory):
 def copy_project(copy):
     """A copy of the project without its generated files (.venv and
     node_modules are shared)."""
-    shutil.copytree(
-        PROJECT_DIR,
-        copy,
-        ignore=shutil.ignore_patterns(
-            ".venv", "node_modules", "target", "logs", "data", ".git", "__pycache__"
-        ),
-    )
-    (copy / ".venv").symlink_to(PROJECT_DIR / ".venv")
-    if (PROJECT_DIR / "node_modules").exists():
-        (copy / "node_modules").symlink_to(PROJECT_DIR / "node_modules")
-    return copy
+    return copy_tree(PROJECT_DIR, copy)
 
 
 # Only the default dev database may be created from nothing (the launcher

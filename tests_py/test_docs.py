@@ -19,10 +19,10 @@ from pathlib import Path
 import pytest
 import websocket
 import yaml
-from conftest import DEFAULT_DEV_DB, PROJECT_DIR, copy_project, run_dbt
+from conftest import DEFAULT_DEV_DB, PROJECT_DIR, REPO_DIR, copy_project, run_dbt
 
 PROJECT = "sync_data_migration"
-SCREENSHOT_DIR = PROJECT_DIR / "artifacts" / "docs"
+SCREENSHOT_DIR = REPO_DIR / "artifacts" / "docs"
 STAGING_MODELS = {
     f"model.{PROJECT}.stg_backend__logbook_entries",
     f"model.{PROJECT}.stg_backend__goals",

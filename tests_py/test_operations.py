@@ -5,14 +5,21 @@ import hashlib
 import json
 import os
 import re
-import shutil
 import signal
 import sqlite3
 import subprocess
 import time
 from pathlib import Path
 
-from conftest import PROJECT_DIR, dbt_env, fetch_sync_data, insert_rows, run_dbt, table_digest
+from conftest import (
+    PROJECT_DIR,
+    copy_project,
+    dbt_env,
+    fetch_sync_data,
+    insert_rows,
+    run_dbt,
+    table_digest,
+)
 from test_migration import GOALS, LOGBOOK, QUOTED_USER, SESSIONS, load_fixture
 
 T0 = 1717200000000
@@ -207,13 +214,7 @@ def test_failed_run_is_recorded_and_leaves_sync_data_as_it_was(db):
 def test_failing_unit_test_stops_the_merge_and_is_recorded(db, tmp_path):
     """A build whose unit test fails never merges; its runs are recorded as failed."""
     load_fixture(db)
-    broken = tmp_path / "project"
-    shutil.copytree(
-        PROJECT_DIR,
-        broken,
-        ignore=shutil.ignore_patterns(".venv", "target", "logs", "data", ".git"),
-    )
-    (broken / ".venv").symlink_to(PROJECT_DIR / ".venv")
+    broken = copy_project(tmp_path / "project")
     macro = broken / "macros/contract/document_values.sql"
     macro.write_text(macro.read_text().replace("'{{ when_null }}'", "'{{ when_null }}0'"))
     proc = subprocess.run(

@@ -14,7 +14,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import PROJECT_DIR, dbt_env, fetch_sync_data, run_dbt, table_digest
+from conftest import PROJECT_DIR, copy_project, dbt_env, fetch_sync_data, run_dbt, table_digest
 from test_migration import QUOTED_USER, load_fixture
 
 ALL_KEYS = {
@@ -413,13 +413,7 @@ def test_make_rollback(production_like):
 
 
 def test_fresh_dev_database_prints_the_summary_on_its_first_run(tmp_path):
-    copy = tmp_path / "project"
-    shutil.copytree(
-        PROJECT_DIR,
-        copy,
-        ignore=shutil.ignore_patterns(".venv", "target", "logs", "data", ".git", "__pycache__"),
-    )
-    (copy / ".venv").symlink_to(PROJECT_DIR / ".venv")
+    copy = copy_project(tmp_path / "project")
     env = dbt_env("data/dev.db")
     del env["SYNC_DB_PATH"]
     proc = subprocess.run(
