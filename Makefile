@@ -93,10 +93,13 @@ $(VENV)/.launcher: scripts/dbt_launcher.py scripts/sqlfluff_launcher.py $(VENV)/
 
 EXT_DIR := $(VENV)/sqlite-extensions
 # sqlean's crypto.so (sha256) from the installed wheel, under a path that
-# names no Python version, as profiles.yml loads it.
+# names no Python version, as profiles.yml loads it. A copy, not a link: make
+# reads a link's age from the wheel's file, older than .installed, and would
+# redo the link on every call, under the feet of a running dbt.
 $(EXT_DIR)/crypto.so: $(VENV)/.installed
 	mkdir -p $(EXT_DIR)
-	ln -sf "$$(readlink -f $(VENV)/lib/python3*/site-packages/sqlite_sqlean/crypto.so)" $@
+	cp $(VENV)/lib/python3*/site-packages/sqlite_sqlean/crypto.so $@.tmp
+	mv $@.tmp $@
 
 $(EXT_DIR)/js_json.so: extensions/sqlite/js_json.c extensions/sqlite/row_functions.c $(VENV)/.installed
 	@test -f /usr/include/sqlite3ext.h || { apt-get update -qq && apt-get install -y -qq libsqlite3-dev; }
