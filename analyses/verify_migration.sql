@@ -24,15 +24,10 @@
 #}
 
 {%- set source_tables = ['users'] + migration_entity_tables().values() | list %}
-{%- set ledger = migration_ledger_relation() %}
 {%- set conflicts = api.Relation.create(
     database=target.database, schema=target.schema, identifier='migration_conflicts') %}
-{%- set has_ledger = execute and load_relation(ledger) is not none %}
 {%- set has_conflicts = execute and load_relation(conflicts) is not none %}
 {#- where a table is not there yet, a stand-in with no rows -#}
-{#- PostgreSQL wants a subquery named; the table needs no alias -#}
-{%- set owned_source = ledger if has_ledger
-    else '(' ~ empty_ledger_sql() ~ ') as ledger_rows' %}
 {%- set conflicts_source = conflicts if has_conflicts else
     "(select null as user_id, null as entity_type, null as entity_id,"
     ~ " null as kind, null as resolution, null as api_checksum,"
@@ -54,7 +49,7 @@ documents as (
 ),
 
 owned as (
-    select * from {{ owned_source }}
+    select * from {{ ref('stg_api__migration_ledger') }}
 ),
 
 sync_data_owned as (

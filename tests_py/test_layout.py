@@ -19,7 +19,7 @@ def test_only_staging_reads_sources():
         for path in sql_files(folder)
         if re.search(r"(?<![\w.])source\(", path.read_text())
     ]
-    assert readers and all(r.startswith("models/staging/backend/stg_backend__") for r in readers)
+    assert readers and all(re.match(r"models/staging/(\w+)/stg_\1__", r) for r in readers)
 
 
 def test_no_macro_file_is_over_the_limit():

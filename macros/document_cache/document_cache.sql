@@ -149,14 +149,14 @@ changed as (
 {%- endmacro %}
 
 {#
-    Post-hook of sync_data, inside the merge's transaction: forget the cached
-    documents of the run's scope whose backend row is gone (the merge's
-    incoming rows are every backend row of the scope, rejected ones too).
-    An uncorrelated `not in`: the kept keys are read once into an index.
+    In the merge's transaction, last: forget the cached documents of the
+    run's scope whose backend row is gone (the plan's keys are every backend
+    row of the scope, rejected ones too). An uncorrelated `not in`: the kept
+    keys are read once into an index.
+    Arguments:
+    - incoming: the merge plan's temp table
 #}
-{% macro forget_stale_documents() -%}
-    {%- if not execute -%}{{ return('') }}{%- endif -%}
-    {%- set incoming = sync_upsert_incoming_relation() -%}
+{% macro forget_stale_documents(incoming) -%}
     {%- for entity_type in sync_entity_types() -%}
         {%- set cache = documented_relation(entity_type) -%}
         {%- call statement('forget_stale_' ~ entity_type) -%}

@@ -121,35 +121,12 @@
         {{ log("rollback dry run: nothing was changed in " ~ target_database_label() ~ ".", info=True) }}
         {{ return('') }}
     {%- endif -%}
-    {%- call statement('rollback_history') -%}
-        insert into {{ target.schema }}.migration_runs (
-            id, run_id, entity_type, target_name, user_id_filter,
-            entity_types_filter, started_at, completed_at, status,
-            processed_count, {{ verb }}d_count, kept_for_api_count, error_count
-        )
-        select
-            run.run_id || ':rollback:' || scope.entity_type,
-            run.run_id,
-            scope.entity_type,
-            run.target_name,
-            {{ sql_string(user_id) if user_id is not none else 'null' }},
-            run.entity_types_filter,
-            run.started_at,
-            {{ now_text() }},
-            'rolled_back',
-            count(owned.entity_id),
-            count(case when {{ taken_back }} then 1 end),
-            count(case when sync_data.id is not null and not ({{ as_left }}) then 1 end),
-            0
-        {{ counted }}
-        cross join (select {{ migration_run_literals(scope) }}) as run
-        group by
-            scope.entity_type,
-            run.run_id,
-            run.target_name,
-            run.entity_types_filter,
-            run.started_at
-    {%- endcall -%}
+    {%- do write_migration_runs('rolled_back', {
+        'processed_count': 'count(owned.entity_id)',
+        verb ~ 'd_count': 'count(case when ' ~ taken_back ~ ' then 1 end)',
+        'kept_for_api_count': 'count(case when sync_data.id is not null and not (' ~ as_left ~ ') then 1 end)',
+        'error_count': '0',
+    }, counted, scope, user_id, ':rollback:') -%}
     {%- if features.seq %}
     {%- call statement('rollback_tombstone') -%}
         update {{ target.schema }}.sync_data

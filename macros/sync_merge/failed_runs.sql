@@ -36,29 +36,11 @@
         {{ log("The failed run could not be recorded in migration_runs: " ~ why_not ~ ".", info=True) }}
         {{ return('') }}
     {%- endif -%}
-    {%- do run_query(create_migration_runs_table()) -%}
-    {%- call statement('record_failed_migration') -%}
-        insert into {{ target.schema }}.migration_runs (
-            id, run_id, entity_type, target_name, user_id_filter,
-            entity_types_filter, started_at, completed_at, status, processed_count,
-            error_count, error_message
-        )
-        select
-            run.run_id || ':' || scope.entity_type,
-            run.run_id,
-            scope.entity_type,
-            run.target_name,
-            run.user_id_filter,
-            run.entity_types_filter,
-            run.started_at,
-            {{ now_text() }},
-            'failed',
-            0,
-            0,
-            {{ sql_string(message if message | length <= 500 else message[:497] ~ '...') }}
-        from ({{ entity_types_in_scope_sql() }}) as scope
-        cross join (select {{ migration_run_literals() }}) as run
-    {%- endcall -%}
+    {%- do write_migration_runs('failed', {
+        'processed_count': '0',
+        'error_count': '0',
+        'error_message': sql_string(message if message | length <= 500 else message[:497] ~ '...'),
+    }, user_id=sync_user_id()) -%}
     {%- do adapter.commit() -%}
 {%- endmacro %}
 

@@ -91,3 +91,27 @@
             where written.new_seq is not null
         )
 {%- endmacro %}
+
+{#
+    The number the merge's first write adds 1 to: sync_sequence's value, or
+    the largest seq present if that is higher (a number is never handed out
+    twice, even if the sequence was set back). A dry run on a database
+    without sync_sequence (a real run creates it first) reads seq alone.
+    Arguments:
+    - features: what the target database has (sync_data_features)
+#}
+{% macro sequence_base_sql(features) -%}
+    (
+        select coalesce(max(taken.value), 0)
+        from (
+            {%- if features.sync_sequence %}
+            select current_value as value
+            from {{ target.schema }}.sync_sequence
+            where id = 1
+            union all
+            {%- endif %}
+            select max(seq) as value
+            from {{ target.schema }}.sync_data
+        ) as taken
+    )
+{%- endmacro %}

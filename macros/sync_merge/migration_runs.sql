@@ -2,9 +2,9 @@
     migration_runs: one row per entity type per real run (and per rollback),
     in the target database, as the old script kept it, with a count of every
     outcome of the merge (skipped_count: left unchanged; error_count:
-    rejected). Written by sync_data's
-    post-hook inside the merge's transaction, so a row says exactly what was
-    committed; a run that fails gets its `failed` rows from on-run-end.
+    rejected). Written by sync_data's materialization inside the merge's
+    transaction, so a row says exactly what was committed; a run that fails
+    gets its `failed` rows from on-run-end.
 #}
 {% macro create_migration_runs_table() -%}
     {%- set columns = run_history_columns()['migration_runs'] -%}
@@ -15,16 +15,6 @@
     )
 {%- endmacro %}
 
-{# The literals every history row of this invocation shares. #}
-{% macro migration_run_literals(entity_types=none) -%}
-    {%- set user_id = sync_user_id() -%}
-    {{ sql_string(invocation_id) }} as run_id,
-    {{ sql_string(target.name) }} as target_name,
-    {{ sql_string(user_id) if user_id is not none else 'null' }} as user_id_filter,
-    {{ sql_string((entity_types or sync_entity_types()) | join(',')) }} as entity_types_filter,
-    {{ sql_string(run_started_at.strftime('%Y-%m-%d %H:%M:%S')) }} as started_at
-{%- endmacro %}
-
 {# A values list of the run's entity types, as a subquery. #}
 {% macro entity_types_in_scope_sql(entity_types=none) -%}
     {%- for entity_type in (entity_types or sync_entity_types()) %}
@@ -33,47 +23,86 @@
     {%- endfor %}
 {%- endmacro %}
 
-{# Post-hook of sync_data: the counts of this merge, per entity type. #}
-{% macro record_migration_runs() -%}
-    {%- if not execute -%}{{ return('') }}{%- endif -%}
-    {%- do run_query(create_migration_runs_table()) -%}
-    insert into {{ target.schema }}.migration_runs (
-        id, run_id, entity_type, target_name, user_id_filter,
-        entity_types_filter, started_at, completed_at, status,
-        processed_count, inserted_count, updated_count, skipped_count,
-        error_count, tombstoned_count, revived_count, kept_for_api_count,
-        conflict_count, adopted_count, last_processed_id
-    )
-    select
-        run.run_id || ':' || scope.entity_type,
-        run.run_id,
-        scope.entity_type,
-        run.target_name,
-        run.user_id_filter,
-        run.entity_types_filter,
-        run.started_at,
-        {{ now_text() }},
-        'success',
-        count(incoming.entity_type),
-        count(case when incoming.sync_action = 'insert' then 1 end),
-        count(case when incoming.sync_action = 'update' then 1 end),
-        count(case when incoming.sync_action = 'unchanged' then 1 end),
-        count(case when incoming.sync_action = 'rejected' then 1 end),
-        count(case when incoming.sync_action = 'tombstone' then 1 end),
-        count(case when incoming.sync_action = 'revive' then 1 end),
-        count(case when incoming.sync_action = 'kept_for_api' then 1 end),
-        count(incoming.conflict_kind),
-        count(case when incoming.adopted = 1 then 1 end),
-        max(incoming.entity_id)
-    from ({{ entity_types_in_scope_sql() }}) as scope
-    cross join (select {{ migration_run_literals() }}) as run
-    left join {{ sync_upsert_incoming_relation() }} as incoming
-        on scope.entity_type = incoming.entity_type
-    group by
-        scope.entity_type,
-        run.run_id,
-        run.target_name,
-        run.user_id_filter,
-        run.entity_types_filter,
-        run.started_at
+{#
+    The one writer of migration_runs: one row per entity type of the scope,
+    with what every row of this invocation shares (run_id, target, filters,
+    started_at), completed_at now, the status and the counts.
+    Arguments:
+    - status: success, failed or rolled_back
+    - counts: {column: SQL expression}, aggregates over the counted rows or
+      constants, in the column order of the insert
+    - counted_from: the FROM clause of the rows counted, naming the scope's
+      entity types `scope`; none: the scope alone
+    - entity_types: the scope; the run's (sync_entity_types) when none
+    - user_id: the user filter recorded, none for every user
+    - id_part: what joins run_id and the entity type in the row's id
+#}
+{% macro write_migration_runs(status, counts, counted_from=none, entity_types=none, user_id=none, id_part=':') -%}
+    {%- set scope = entity_types or sync_entity_types() -%}
+    {%- call statement('create_migration_runs') -%}
+        {{ create_migration_runs_table() }}
+    {%- endcall -%}
+    {%- call statement('write_migration_runs') -%}
+        insert into {{ target.schema }}.migration_runs (
+            id, run_id, entity_type, target_name, user_id_filter,
+            entity_types_filter, started_at, completed_at, status
+            {%- for column in counts %}, {{ column }}{% endfor %}
+        )
+        select
+            run.run_id || {{ sql_string(id_part) }} || scope.entity_type,
+            run.run_id,
+            scope.entity_type,
+            run.target_name,
+            run.user_id_filter,
+            run.entity_types_filter,
+            run.started_at,
+            {{ now_text() }},
+            {{ sql_string(status) }}
+            {%- for expression in counts.values() %},
+            {{ expression }}
+            {%- endfor %}
+        {{ counted_from or 'from (' ~ entity_types_in_scope_sql(scope) ~ ') as scope' }}
+        cross join (
+            select
+                {{ sql_string(invocation_id) }} as run_id,
+                {{ sql_string(target.name) }} as target_name,
+                {{ sql_string(user_id) if user_id is not none else 'null' }} as user_id_filter,
+                {{ sql_string(scope | join(',')) }} as entity_types_filter,
+                {{ sql_string(run_started_at.strftime('%Y-%m-%d %H:%M:%S')) }} as started_at
+        ) as run
+        group by
+            scope.entity_type,
+            run.run_id,
+            run.target_name,
+            run.user_id_filter,
+            run.entity_types_filter,
+            run.started_at
+    {%- endcall -%}
+{%- endmacro %}
+
+{#
+    The counts of this merge, per entity type, in its transaction.
+    Arguments:
+    - incoming: the merge plan's temp table
+#}
+{% macro record_migration_runs(incoming) -%}
+    {%- set counted_from -%}
+        from ({{ entity_types_in_scope_sql() }}) as scope
+        left join {{ incoming }} as incoming
+            on scope.entity_type = incoming.entity_type
+    {%- endset -%}
+    {%- set counts = {
+        'processed_count': 'count(incoming.entity_type)',
+        'inserted_count': "count(case when incoming.sync_action = 'insert' then 1 end)",
+        'updated_count': "count(case when incoming.sync_action = 'update' then 1 end)",
+        'skipped_count': "count(case when incoming.sync_action = 'unchanged' then 1 end)",
+        'error_count': "count(case when incoming.sync_action = 'rejected' then 1 end)",
+        'tombstoned_count': "count(case when incoming.sync_action = 'tombstone' then 1 end)",
+        'revived_count': "count(case when incoming.sync_action = 'revive' then 1 end)",
+        'kept_for_api_count': "count(case when incoming.sync_action = 'kept_for_api' then 1 end)",
+        'conflict_count': 'count(incoming.conflict_kind)',
+        'adopted_count': 'count(case when incoming.adopted = 1 then 1 end)',
+        'last_processed_id': 'max(incoming.entity_id)',
+    } -%}
+    {%- do write_migration_runs('success', counts, counted_from, user_id=sync_user_id()) -%}
 {%- endmacro %}

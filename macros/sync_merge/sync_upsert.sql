@@ -2,21 +2,22 @@
     Why this materialization exists: sync_data belongs to the API. dbt-sqlite's
     incremental materialization deletes then re-inserts every selected key,
     ignores incremental_strategy, cannot take a list unique_key and drops the
-    table on --full-refresh. Here the model's rows are merged into the
-    existing table, in one transaction, set-based, under the contract's
-    "Which rows the migration may change" (build_merge_plan decides each
-    key's action): inserts, updates, tombstones and revivals are written,
-    with a fresh seq each where the table has one; rows left alone keep
-    every byte, and rows nobody but the API wrote are never touched. The
-    ownership ledger, the conflicts, the rejects and the run history are
-    written in the same transaction. The table is created with the API's
-    DDL when it does not exist, and is never dropped, recreated or emptied,
-    --full-refresh included.
+    table on --full-refresh. Here, in one transaction: the write lock, then
+    the model's SQL (the plan, int_merge__plan: one action per key under the
+    contract's "Which rows the migration may change") into a temp table, then
+    set-based writes of what it says: inserts, updates, tombstones and
+    revivals, with a fresh seq each where the table has one; then the
+    sequence; then the ledger, the conflicts and the rejects; then the run
+    history and the document cache's forgetting. Rows the plan leaves alone
+    keep every byte; rows nobody but the API wrote are never touched. The
+    table is created with the API's DDL when it does not exist, and is never
+    dropped, recreated or emptied, --full-refresh included.
 #}
 {% materialization sync_upsert, default -%}
     {%- set target_relation = this.incorporate(type='table') -%}
     {%- set existing_relation = load_relation(this) -%}
     {%- set incoming = sync_upsert_incoming_relation() -%}
+    {%- set key = config.require('unique_key') -%}
     {%- do on_conflict_policy() -%}
 
     {%- if should_full_refresh() -%}
@@ -31,7 +32,7 @@
     {#- A dry run plans without a lock and stops: nothing is written. #}
     {%- if var('dry_run', false) -%}
         {%- set features = sync_data_features(existing_relation) -%}
-        {% do build_merge_plan(sql, existing_relation, features) %}
+        {% do compute_merge_plan(sql) %}
         {% do check_reject_threshold(incoming) %}
         {% call statement('main') -%}
             select count(*) from {{ incoming }}
@@ -45,40 +46,50 @@
         {% do create_sync_data_table(target_relation) %}
         {%- set existing_relation = target_relation -%}
     {%- endif -%}
-
-    {#- One transaction from here to the commit. The write lock comes first,
-        so the plan is made from rows no other writer can change before the
-        merge writes them, and sequence numbers are taken in that lock. -#}
     {% call statement('create_ledger') -%}
         {{ create_migration_ledger_table() }}
     {%- endcall %}
     {%- set features = sync_data_features(existing_relation) -%}
+
+    {#- One transaction from here to the commit. 1. The write lock, so the
+        plan is made from rows no other writer can change before the merge
+        writes them, and sequence numbers are taken in that lock. -#}
     {% do take_merge_write_lock(features) %}
     {%- if features.seq -%}
         {% do ensure_sync_sequence() %}
     {%- endif -%}
-    {% do build_merge_plan(sql, existing_relation, features) %}
-    {% do check_reject_threshold(incoming) %}
 
+    {#- 2. The plan. -#}
+    {% do compute_merge_plan(sql) %}
+    {% do check_reject_threshold(incoming) %}
     {{ run_hooks(pre_hooks, inside_transaction=True) }}
 
+    {#- 3. sync_data. -#}
     {% call statement('update_changed') -%}
-        {{ sync_upsert_update_sql(incoming, target_relation, features) }}
+        {{ sync_upsert_update_sql(incoming, target_relation, features, key) }}
     {%- endcall %}
     {% call statement('main') -%}
         {{ sync_upsert_insert_sql(incoming, target_relation, features) }}
     {%- endcall %}
+
+    {#- 4. The sequence. -#}
     {%- if features.seq -%}
         {% call statement('advance_sequence') -%}
             {{ advance_sync_sequence_sql(incoming) }}
         {%- endcall %}
     {%- endif -%}
+
+    {#- 5. The migration's own tables. -#}
     {% call statement('record_ownership') -%}
         {{ record_ownership_sql(incoming) }}
     {%- endcall %}
     {% do record_migration_conflicts(incoming) %}
+    {% do record_migration_rejects(incoming) %}
 
-    {#- The run history and the rejects are written in the same transaction. #}
+    {#- 6. The run history, and the cache's documents no backend row needs. -#}
+    {% do record_migration_runs(incoming) %}
+    {% do forget_stale_documents(incoming) %}
+
     {{ run_hooks(post_hooks, inside_transaction=True) }}
     {% do adapter.commit() %}
 
@@ -86,7 +97,23 @@
     {{ return({'relations': [target_relation]}) }}
 {%- endmaterialization %}
 
-{# The temp table that holds this run's plan (build_merge_plan). #}
+{#
+    The model's SQL, the plan, computed into the merge's temp table.
+    Arguments:
+    - plan_sql: the sync_data model's compiled SQL
+#}
+{% macro compute_merge_plan(plan_sql) -%}
+    {%- set incoming = sync_upsert_incoming_relation() -%}
+    {% call statement('drop_plan') -%}
+        drop table if exists {{ incoming }}
+    {%- endcall %}
+    {% call statement('plan') -%}
+        create temp table {{ incoming.identifier }} as
+        {{ plan_sql }}
+    {%- endcall %}
+{%- endmacro %}
+
+{# The temp table that holds this run's plan (compute_merge_plan). #}
 {% macro sync_upsert_incoming_relation() -%}
     {{ return(sync_merge_temp_relation('sync_data__incoming')) }}
 {%- endmacro %}
@@ -132,7 +159,7 @@
     deleted_at set by a tombstone only, and where the table has them a new
     seq and device_id NULL (the migration is not a device).
 #}
-{% macro sync_upsert_update_sql(incoming, target_relation, features) -%}
+{% macro sync_upsert_update_sql(incoming, target_relation, features, key) -%}
     {%- set row = target_relation.identifier -%}
     update {{ target_relation }}
     set
@@ -158,9 +185,7 @@
     from {{ incoming }} as changed
     where
         changed.sync_action in ('update', 'revive', 'tombstone')
-        and {{ row }}.user_id = changed.user_id
-        and {{ row }}.entity_type = changed.entity_type
-        and {{ row }}.entity_id = changed.entity_id
+        and {{ same_key(row, 'changed', key) }}
 {%- endmacro %}
 
 {% macro sync_upsert_insert_sql(incoming, target_relation, features) -%}

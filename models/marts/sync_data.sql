@@ -1,26 +1,22 @@
 {{
     config(
         materialized='sync_upsert',
-        unique_key=['user_id', 'entity_type', 'entity_id'],
-        post_hook=[
-            "{{ record_migration_rejects() }}",
-            "{{ record_migration_runs() }}",
-            "{{ forget_stale_documents() }}",
-        ],
+        unique_key=sync_key(),
     )
 }}
 
 {#
-    This run's candidate rows. The sync_upsert materialization merges those
-    without a reject_reason into the API's sync_data table; its post-hooks
-    record the rejected ones (migration_rejects) and the run's counts
-    (migration_runs), in the same transaction.
+    This run's plan, one row per key of its scope (int_merge__plan). The
+    sync_upsert materialization takes the write lock, computes this plan in
+    its transaction and writes what it says: sync_data, the sequence, the
+    ledger, the conflicts, the rejects and the run history. The table holds
+    much more than the plan: every row no key of the run names stays as it is.
 #}
 
 with
 
-documents as (
-    select * from {{ ref('int_sync_documents_unioned') }}
+merge_plan as (
+    select * from {{ ref('int_merge__plan') }}
 ),
 
 final as (
@@ -28,13 +24,23 @@ final as (
         user_id,
         entity_type,
         entity_id,
-        data,
-        checksum,
         entity_key,
+        backend_state,
+        backend_checksum,
+        backend_data,
+        api_checksum,
+        ledger_checksum,
+        sync_action,
+        conflict_kind,
+        adopted,
+        lost_document,
         reject_reason,
         reject_value,
-        backend_deleted
-    from documents
+        ledger_write,
+        ledger_checksum_new,
+        ledger_deleted_new,
+        new_seq
+    from merge_plan
 )
 
 select * from final

@@ -18,8 +18,6 @@
 {%- if var('dry_run', false) -%}
 select null as entity_type where false
 {%- else -%}
-{%- set ledger = migration_ledger_relation() -%}
-{%- set has_ledger = execute and load_relation(ledger) is not none -%}
 with
 
 documents as (
@@ -33,12 +31,7 @@ synced as (
 ),
 
 owned as (
-    {%- if has_ledger %}
-    select * from {{ ledger }} as in_scope
-    where {{ run_scope_where('in_scope') }}
-    {%- else %}
-    {{ empty_ledger_sql() }}
-    {%- endif %}
+    select * from {{ ref('stg_api__migration_ledger') }}
 ),
 
 missing as (

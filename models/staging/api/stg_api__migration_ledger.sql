@@ -1,0 +1,39 @@
+{#
+    The ownership ledger's entries of the run's scope (contract, "Which rows
+    the migration may change"): the checksum the migration last left in each
+    key it owns, and whether the backend row was deleted then. Ephemeral, so
+    read inside the merge's transaction after its write lock; a stand-in
+    with no rows before the first run creates the table.
+#}
+
+{%- set relation = source('api', 'migration_ledger') %}
+{%- set present = execute and load_relation(relation) is not none %}
+
+with
+
+source as (
+    {%- if present %}
+        select * from {{ relation }}
+    {%- else %}
+        select
+            null as user_id,
+            null as entity_type,
+            null as entity_id,
+            null as checksum,
+            null as backend_deleted
+        where 1 = 0
+    {%- endif %}
+),
+
+renamed as (
+    select
+        cast(source.user_id as text) as user_id,
+        cast(source.entity_type as text) as entity_type,
+        cast(source.entity_id as text) as entity_id,
+        cast(source.checksum as text) as checksum,
+        cast(source.backend_deleted as integer) as backend_deleted
+    from source
+    where {{ run_scope_where('source') }}
+)
+
+select * from renamed

@@ -1,0 +1,44 @@
+{#
+    The API's sync_data rows of the run's scope as they stand when the merge
+    runs. Ephemeral: compiled into sync_data's plan, so read inside the
+    merge's transaction, after its write lock. Before the first run creates
+    the table there is none, and a stand-in with no rows takes its place.
+    Only the columns the plan compares; `data` is read only for the rows
+    whose document a conflict may lose.
+#}
+
+{%- set relation = source('api', 'sync_data') %}
+{%- set present = execute and load_relation(relation) is not none %}
+
+with
+
+source as (
+    {%- if present %}
+        select * from {{ relation }}
+    {%- else %}
+        select
+            null as id,
+            null as user_id,
+            null as entity_type,
+            null as entity_id,
+            null as data,
+            null as checksum,
+            null as deleted_at
+        where 1 = 0
+    {%- endif %}
+),
+
+renamed as (
+    select
+        cast(source.id as text) as api_id,
+        cast(source.user_id as text) as user_id,
+        cast(source.entity_type as text) as entity_type,
+        cast(source.entity_id as text) as entity_id,
+        cast(source.data as text) as data,
+        cast(source.checksum as text) as checksum,
+        case when source.deleted_at is null then 0 else 1 end as is_deleted
+    from source
+    where {{ run_scope_where('source') }}
+)
+
+select * from renamed
