@@ -153,7 +153,7 @@ test: lint browser postgres ## lint, then every test on SQLite and a throwaway P
 	scripts/with_postgres.sh $(VENV)/bin/pytest -q -n auto --dist loadfile tests_py
 
 test-postgres: setup postgres ## the PostgreSQL tests only (SYNC_PG_TEST_HOST/PORT/USER/DATABASE for an existing server)
-	scripts/with_postgres.sh $(VENV)/bin/pytest -q tests_py/test_postgres.py
+	scripts/with_postgres.sh $(VENV)/bin/pytest -q tests_py/postgres/test_postgres.py
 
 # Only the default dev database may be created; any other path must exist.
 # The database and its work file must be SQLite files: dbt would only say

@@ -1,5 +1,5 @@
 """Count what the D1 round trip asks of Cloudflare's API with D1_REMOTE=1, on
-the stand-in for it (tests_py/cloudflare_api.py: SQLite files behind D1's
+the stand-in for it (tests_py/d1/cloudflare_api.py: SQLite files behind D1's
 endpoints on 127.0.0.1): imports, query requests and bytes uploaded per step,
 for the initial run, after 1% of the backend changed, and for a cutover (sync_data
 already right, no ledger: every row adopted, only its ledger entry pushed). Writes its section
@@ -23,6 +23,7 @@ from pathlib import Path
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_DIR / "tests_py"))
+sys.path.insert(0, str(PROJECT_DIR / "tests_py" / "d1"))
 sys.path.insert(0, str(PROJECT_DIR / "benchmarks"))
 
 from cloudflare_api import Standin  # noqa: E402
@@ -109,7 +110,7 @@ def main():
         f" `.venv/bin/python benchmarks/d1_remote_requests.py --logbook {args.logbook}"
         f" --goals {args.goals} --sessions {args.sessions} --users {args.users}`: every step"
         f" with `D1_REMOTE=1` against the stand-in for Cloudflare's API"
-        f" (tests_py/cloudflare_api.py), {rows:,} backend rows in production's shape, then"
+        f" (tests_py/d1/cloudflare_api.py), {rows:,} backend rows in production's shape, then"
         " 1% of each backend table changed, then the ledger emptied in D1 (a cutover:"
         " sync_data right, every row adopted, the push writes its ledger entries)."
         " The counts are what Cloudflare would be asked;"

@@ -57,6 +57,7 @@ from pathlib import Path
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_DIR / "tests_py"))
+sys.path.insert(0, str(PROJECT_DIR / "tests_py" / "d1"))
 sys.path.insert(0, str(PROJECT_DIR / "scripts" / "d1"))
 
 from d1_local import LocalD1, drop_orphans  # noqa: E402

@@ -9,7 +9,7 @@ the default work schema, public_work) and the result linted by sqlfluff with
 the project's .sqlfluff rules in the postgres dialect. Violations are reported
 at the file's own line numbers. sqlfluff reads a function's body ($$ ... $$)
 as a string literal: the bodies are checked by PostgreSQL itself, with
-check_function_bodies and plpgsql_check (tests_py/test_postgres_functions.py).
+check_function_bodies and plpgsql_check (tests_py/postgres/test_postgres_functions.py).
 Exits 1 when anything is found. The pre-commit hook runs it (make lint).
 """
 

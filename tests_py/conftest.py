@@ -44,6 +44,8 @@ def worker_project():
 
 
 PROJECT_DIR = worker_project()
+# Fixtures kept beside the rows they load, for the tests of every component.
+pytest_plugins = ["contract_rows"]
 DBT = PROJECT_DIR / ".venv" / "bin" / "dbt"
 ORACLE = PROJECT_DIR / "tests_py" / "js" / "contract_oracle.js"
 CRYPTO_EXT = next(

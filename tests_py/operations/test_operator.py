@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from conftest import PROJECT_DIR, copy_project, dbt_env, fetch_sync_data, run_dbt, table_digest
-from test_migration import QUOTED_USER, load_fixture
+from contract_rows import API_ROWS, QUOTED_USER, load_fixture
 
 ALL_KEYS = {
     ("logbook_entry", "le_a"): "u_1",
@@ -30,34 +30,10 @@ ALL_KEYS = {
     ("practice_session", "ps_d"): QUOTED_USER,
     ("practice_session", "ps_e"): "u_2",
 }
-# (id, user_id, entity_type, entity_id, data): what devices and the API wrote
-API_ROWS = [
-    ("sync_dev_le", "u_1", "logbook_entry", "le_device_1", '{"id":"le_device_1","duration":60}'),
-    ("sync_dev_goal", "u_2", "goal", "g_device_1", '{"id":"g_device_1","title":"From a phone"}'),
-    ("sync_api_setting", "u_1", "setting", "theme", '{"dark":true}'),
-]
 
 
 def file_digest(path):
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
-def add_api_rows(db):
-    with sqlite3.connect(db) as conn:
-        conn.executemany(
-            "insert into sync_data (id, user_id, entity_type, entity_id, data, checksum, version)"
-            " values (?, ?, ?, ?, ?, ?, 3)",
-            [(*row, hashlib.sha256(row[4].encode()).hexdigest()) for row in API_ROWS],
-        )
-        return conn.execute("select * from sync_data order by id").fetchall()
-
-
-@pytest.fixture
-def production_like(db):
-    """The backend fixture and the API's own rows, nothing migrated yet."""
-    load_fixture(db)
-    add_api_rows(db)
-    return db
 
 
 def make(*args, db=None, expect=0, env=None):

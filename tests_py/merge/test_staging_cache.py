@@ -6,7 +6,7 @@ import hashlib
 import sqlite3
 
 from conftest import fetch_sync_data, insert_rows, oracle_for_database, run_dbt
-from test_migration import GOALS, LOGBOOK, load_fixture
+from contract_rows import GOALS, LOGBOOK, load_fixture
 
 
 def cached(db, table):

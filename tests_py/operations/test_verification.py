@@ -17,7 +17,7 @@ from conftest import (
     oracle,
     run_dbt,
 )
-from test_migration import load_fixture
+from contract_rows import load_fixture
 
 ENTITY_OF_MODEL = {
     "int_logbook_entries_documented": "logbook_entry",

@@ -23,7 +23,6 @@ from conftest import PROJECT_DIR, oracle_for_database, run_dbt
 from d1_local import APP_CONFIG, ENV, LocalD1, load_sample_backend
 from production_shape import make_production_shaped_sqlite
 from test_d1 import api_insert, make
-from test_operator import production_like  # noqa: F401 (a fixture)
 
 sys.path.insert(0, str(PROJECT_DIR / "scripts" / "d1"))
 sys.path.insert(0, str(PROJECT_DIR / "scripts"))

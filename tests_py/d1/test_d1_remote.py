@@ -17,9 +17,9 @@ import pytest
 from cloudflare_api import Standin
 from conftest import PROJECT_DIR, copy_project
 from d1_local import APP_CONFIG, LocalD1, load_sample_backend
+from documented import command_env, documented_commands
 from production_shape import js_stringify, make_production_shaped_sqlite
 from test_d1 import assert_contract_rows
-from test_documented_commands import command_env, documented_commands
 
 DATABASE_ID = "6f1c2a4e-0000-4000-8000-000000000001"
 # production's database in the app's config (d1_local.APP_CONFIG)

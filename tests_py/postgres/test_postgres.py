@@ -9,12 +9,12 @@ import random
 import sqlite3
 import time
 
+import contract_rows as contract
 import psycopg2
 import pytest
-import test_migration as contract
 from conftest import ENTITY_TABLES, fetch_sync_data, insert_rows, oracle_for_database, run_dbt
+from json_texts import INVALID, javascript_answers, random_texts
 from pg import PostgresSchema, mirror_backend, server_settings
-from test_js_json import INVALID, javascript_answers, random_texts
 
 
 @pytest.fixture

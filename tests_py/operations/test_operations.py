@@ -20,7 +20,7 @@ from conftest import (
     run_dbt,
     table_digest,
 )
-from test_migration import GOALS, LOGBOOK, QUOTED_USER, SESSIONS, load_fixture
+from contract_rows import GOALS, LOGBOOK, QUOTED_USER, SESSIONS, load_fixture
 
 T0 = 1717200000000
 
