@@ -29,7 +29,7 @@
     what it calls must exist already (js_json__walk before js_json__member,
     js_number before js_json__member); PL/pgSQL bodies are resolved only when
     they run. The functions call one another by plain name, through the search
-    path. The staging cache's fingerprint covers this whole text (see
+    path. The document cache's fingerprint covers this whole text (see
     source_fingerprint), so a change to any function rebuilds the documents.
 -#}
 {% macro postgres__install_js_functions() -%}

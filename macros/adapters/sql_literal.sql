@@ -1,6 +1,6 @@
 {#
     A value written as an SQL literal ('it''s', 42, NULL): how the reject
-    reasons show an offending value, and what the staging fingerprint hashes,
+    reasons show an offending value, and what the document cache's fingerprint hashes,
     so that NULL, '' and the text '1' and the number 1 all read differently
     (on PostgreSQL a column has one type, so only NULL and '' need telling
     apart there).

@@ -1,6 +1,6 @@
 {#
     One check per rule of the contract's "Rows that cannot be migrated".
-    Each returns the reason text when the rule is broken, else null; a staging
+    Each returns the reason text when the rule is broken, else null; a documented
     model coalesces them in the contract's order, so a row carries its first
     broken rule: "<category>: <column>: <detail>".
 #}

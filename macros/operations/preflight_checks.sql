@@ -99,8 +99,8 @@
     on-run-end: when a node failed because its database could not be written
     (a read-only file or folder, a read-only user or transaction), say which
     one and what to do. SQLite does not name the file in its error; the
-    failed node's schema does (sync_data: the database, staging: the work
-    file).
+    failed node's schema does (sync_data: the database, the document
+    cache: the work file).
 #}
 {% macro explain_unwritable_database(results) -%}
     {%- if not execute -%}{{ return('') }}{%- endif -%}

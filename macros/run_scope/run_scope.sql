@@ -1,6 +1,6 @@
 {#
     The scope of a run: one user (var user_id) and a subset of entity types
-    (var entity_types, or the staging models selected by tag). Values from the
+    (var entity_types, or the documented models selected by tag). Values from the
     command line are data: they reach SQL only as escaped string literals.
 #}
 
@@ -44,7 +44,7 @@
 {%- endmacro %}
 
 {#
-    The where-clause of a staging model: true for the rows of its entity type
+    The where-clause of a backend staging model: true for the rows of its entity type
     and user in this run's scope, false for everything else.
 #}
 {% macro in_run_scope(entity_type, user_column='user_id') -%}

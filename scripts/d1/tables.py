@@ -1,14 +1,26 @@
 """Which D1 tables the round trip reads and writes, and how it names their rows."""
 
+import re
 import sqlite3
+from pathlib import Path
 
+
+def contract_entity_tables():
+    """The entity types and the backend table each comes from, read from the
+    project's one list (macros/contract/entity_types.sql), in its order."""
+    macro = Path(__file__).resolve().parents[2] / "macros" / "contract" / "entity_types.sql"
+    body = re.search(r"migration_entity_tables\(\).*?\{(.*?)\}", macro.read_text(), re.S)
+    return dict(re.findall(r"'(\w+)': '(\w+)'", body.group(1)))
+
+
+ENTITY_TABLES = contract_entity_tables()
 # Read only: the migration's sources. All four must exist in D1.
-BACKEND = ("users", "logbook_entries", "goals", "practice_sessions")
+BACKEND = ("users", *ENTITY_TABLES.values())
 # The API's table, created by the API's own migrations; the push changes only
 # rows of the migration's entity types, and only where D1 still holds what the
 # pull saw.
 SYNC_DATA = "sync_data"
-ENTITY_TYPES = ("logbook_entry", "goal", "practice_session")
+ENTITY_TYPES = tuple(ENTITY_TABLES)
 SYNC_KEY = ("user_id", "entity_type", "entity_id")
 # sync_data's seq numbers: read, never copied back. Every push takes its
 # numbers from D1's own sequence at the time of the push.
