@@ -3,9 +3,11 @@ optional column empty, quoted ids, REAL and text timestamps, a user id that
 is an SQL injection attempt. Loaded by the tests of several components."""
 
 import hashlib
+import random
 import sqlite3
 
 import pytest
+import rowgen
 from conftest import insert_rows
 
 USERS = [
@@ -202,3 +204,42 @@ def production_like(db):
     load_fixture(db)
     add_api_rows(db)
     return db
+
+
+# What JavaScript gives, computed with JSON.stringify and toISOString in node
+# (see test_documents_match_javascript); spelled out here for the cases the
+# contract names, so a reader sees them and a change of oracle cannot hide.
+EXPECTED_DATA = {
+    (
+        "logbook_entry",
+        "le_a",
+    ): '{"id":"le_a","timestamp":"2024-06-01T00:00:00.000Z","duration":1800,"type":"PRACTICE",'
+    '"instrument":"PIANO","pieces":[],"techniques":[],"goalIds":[],"notes":null,"mood":null,'
+    '"tags":[],"sessionId":null,"metadata":{"source":"manual"},'
+    '"createdAt":"2024-06-01T00:00:00.000Z","updatedAt":"2024-06-01T00:00:00.000Z"}',
+    (
+        "goal",
+        "g_b",
+    ): '{"id":"g_b","title":"Half","description":null,"targetDate":null,"progress":50,'
+    '"milestones":[],"status":"ACTIVE","linkedEntries":[],"createdAt":"2024-06-01T00:00:00.000Z",'
+    '"updatedAt":"2024-06-01T00:00:00.001Z","completedAt":null}',
+    (
+        "practice_session",
+        "ps_d",
+    ): '{"id":"ps_d","instrument":"PIANO","sheetMusicId":null,"sessionType":"ASSESSMENT",'
+    '"startedAt":"2024-06-05T11:30:00.000Z","completedAt":"2024-06-06T21:00:00.000Z",'
+    '"pausedDuration":0,"accuracyPercentage":33.333333333333336,"notesAttempted":0,"notesCorrect":0}',
+}
+
+
+def load_random_rows(db, seed, per_table):
+    """Three users and `per_table` random rows in each entity table."""
+    rng = random.Random(seed)
+    users = ["u_1", "u_2", "u_3"]
+    insert_rows(db, "users", [{"id": u, "email": f"{u}@example.com"} for u in users])
+    for table, make in [
+        ("logbook_entries", rowgen.logbook_entry),
+        ("goals", rowgen.goal),
+        ("practice_sessions", rowgen.practice_session),
+    ]:
+        insert_rows(db, table, [make(rng, i, users) for i in range(per_table)])

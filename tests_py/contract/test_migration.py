@@ -2,12 +2,10 @@
 detection, untouched neighbours, filters, full refresh, read-only source."""
 
 import hashlib
-import random
 import re
 import sqlite3
 
 import pytest
-import rowgen
 from conftest import (
     BACKEND_COLUMNS,
     DEFAULT_DEV_DB,
@@ -18,32 +16,16 @@ from conftest import (
     run_dbt,
     table_digest,
 )
-from contract_rows import GOALS, LOGBOOK, QUOTED_USER, SESSIONS, USERS, load_fixture
-
-# What JavaScript gives, computed with JSON.stringify and toISOString in node
-# (see test_documents_match_javascript); spelled out here for the cases the
-# contract names, so a reader sees them and a change of oracle cannot hide.
-EXPECTED_DATA = {
-    (
-        "logbook_entry",
-        "le_a",
-    ): '{"id":"le_a","timestamp":"2024-06-01T00:00:00.000Z","duration":1800,"type":"PRACTICE",'
-    '"instrument":"PIANO","pieces":[],"techniques":[],"goalIds":[],"notes":null,"mood":null,'
-    '"tags":[],"sessionId":null,"metadata":{"source":"manual"},'
-    '"createdAt":"2024-06-01T00:00:00.000Z","updatedAt":"2024-06-01T00:00:00.000Z"}',
-    (
-        "goal",
-        "g_b",
-    ): '{"id":"g_b","title":"Half","description":null,"targetDate":null,"progress":50,'
-    '"milestones":[],"status":"ACTIVE","linkedEntries":[],"createdAt":"2024-06-01T00:00:00.000Z",'
-    '"updatedAt":"2024-06-01T00:00:00.001Z","completedAt":null}',
-    (
-        "practice_session",
-        "ps_d",
-    ): '{"id":"ps_d","instrument":"PIANO","sheetMusicId":null,"sessionType":"ASSESSMENT",'
-    '"startedAt":"2024-06-05T11:30:00.000Z","completedAt":"2024-06-06T21:00:00.000Z",'
-    '"pausedDuration":0,"accuracyPercentage":33.333333333333336,"notesAttempted":0,"notesCorrect":0}',
-}
+from contract_rows import (
+    EXPECTED_DATA,
+    GOALS,
+    LOGBOOK,
+    QUOTED_USER,
+    SESSIONS,
+    USERS,
+    load_fixture,
+    load_random_rows,
+)
 
 
 @pytest.fixture
@@ -322,19 +304,6 @@ def test_sample_backend_builds_and_matches_javascript(tmp_path):
             "select name from sqlite_master where type in ('table', 'view')"
         ):
             conn.execute(f'select * from "{name}"').fetchall()
-
-
-def load_random_rows(db, seed, per_table):
-    """Three users and `per_table` random rows in each entity table."""
-    rng = random.Random(seed)
-    users = ["u_1", "u_2", "u_3"]
-    insert_rows(db, "users", [{"id": u, "email": f"{u}@example.com"} for u in users])
-    for table, make in [
-        ("logbook_entries", rowgen.logbook_entry),
-        ("goals", rowgen.goal),
-        ("practice_sessions", rowgen.practice_session),
-    ]:
-        insert_rows(db, table, [make(rng, i, users) for i in range(per_table)])
 
 
 @pytest.mark.parametrize("seed", [1, 2])

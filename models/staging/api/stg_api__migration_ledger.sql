@@ -25,11 +25,13 @@ source as (
     {%- endif %}
 ),
 
+{# The key columns uncast: a cast would keep SQLite from the table's
+    unique index on them, and every join of the merge is on them. #}
 renamed as (
     select
-        cast(source.user_id as text) as user_id,
-        cast(source.entity_type as text) as entity_type,
-        cast(source.entity_id as text) as entity_id,
+        source.user_id,
+        source.entity_type,
+        source.entity_id,
         cast(source.checksum as text) as checksum,
         cast(source.backend_deleted as integer) as backend_deleted
     from source

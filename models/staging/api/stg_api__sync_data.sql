@@ -28,12 +28,14 @@ source as (
     {%- endif %}
 ),
 
+{# The key columns uncast: a cast would keep SQLite from the table's
+    unique index on them, and every join of the merge is on them. #}
 renamed as (
     select
         cast(source.id as text) as api_id,
-        cast(source.user_id as text) as user_id,
-        cast(source.entity_type as text) as entity_type,
-        cast(source.entity_id as text) as entity_id,
+        source.user_id,
+        source.entity_type,
+        source.entity_id,
         cast(source.data as text) as data,
         cast(source.checksum as text) as checksum,
         case when source.deleted_at is null then 0 else 1 end as is_deleted
