@@ -146,11 +146,13 @@ postgres: ## Debian's PostgreSQL and plpgsql_check, for the second engine's test
 	  apt-get update -qq && apt-get install -y -qq postgresql-$$version-plpgsql-check; }
 
 # scripts/with_postgres.sh starts a throwaway cluster on 127.0.0.1 as an
-# unprivileged user around pytest and removes it after. One pytest worker per
-# core (pytest-xdist), each test module whole on one worker, so a module's
-# shared D1 or scenario is built once.
+# unprivileged user around pytest and removes it after. pytest-xdist runs one
+# worker more than there are cores (the tests spend part of their time waiting
+# on wrangler, servers and locks), each test module whole on one worker, so a
+# module's shared D1 or scenario is built once.
+TEST_WORKERS := $(shell echo $$(( $$(nproc) + 1 )))
 test: lint browser postgres ## lint, then every test on SQLite and a throwaway PostgreSQL (installs Chromium, PostgreSQL)
-	scripts/with_postgres.sh $(VENV)/bin/pytest -q -n auto --dist loadfile tests_py
+	scripts/with_postgres.sh $(VENV)/bin/pytest -q -n $(TEST_WORKERS) --dist loadfile tests_py
 
 test-postgres: setup postgres ## the PostgreSQL tests only (SYNC_PG_TEST_HOST/PORT/USER/DATABASE for an existing server)
 	scripts/with_postgres.sh $(VENV)/bin/pytest -q tests_py/postgres/test_postgres.py
