@@ -1,20 +1,6 @@
 """Reading and running the shell commands of the docs (README.md,
 docs/operations.md, docs/d1.md): the helpers of docs/test_documented_commands.py
 and d1/test_d1_remote.py.
-
-Every ```sh block is split into commands (backslash continuations and quoted
-newlines joined, comment lines skipped), and each command runs with bash, in
-document order, in a scratch copy of the project whose dev database `make run`
-has migrated. The absolute paths the docs use for an operator's files
-(/backups/prod.db, /data/prod.db, /var/log/sync_data/..., /tmp/...) are
-rewritten to files under the test's folder: the databases among them are
-copies of the dev database with nothing migrated yet, so a documented command
-never touches the machine and its effect can be seen.
-
-The Markdown itself marks what cannot run here (docs/development.md, "The
-documented commands"): a fence language other than sh, `<!-- not run: why -->`
-on the line before a block, ``<!-- not run `cmd`: why -->`` for single
-commands, and `# exit N` after a command that is expected to fail.
 """
 
 import hashlib

@@ -6,23 +6,16 @@
     with no rows before the first run creates the table.
 #}
 
-{%- set relation = source('api', 'migration_ledger') %}
-{%- set present = execute and load_relation(relation) is not none %}
-
 with
 
 source as (
-    {%- if present %}
-        select * from {{ relation }}
-    {%- else %}
-        select
-            null as user_id,
-            null as entity_type,
-            null as entity_id,
-            null as checksum,
-            null as backend_deleted
-        where 1 = 0
-    {%- endif %}
+    {{ table_or_empty(source('api', 'migration_ledger'), [
+        'user_id',
+        'entity_type',
+        'entity_id',
+        'checksum',
+        'backend_deleted'
+    ]) }}
 ),
 
 {# The key columns uncast: a cast would keep SQLite from the table's

@@ -7,25 +7,18 @@
     whose document a conflict may lose.
 #}
 
-{%- set relation = source('api', 'sync_data') %}
-{%- set present = execute and load_relation(relation) is not none %}
-
 with
 
 source as (
-    {%- if present %}
-        select * from {{ relation }}
-    {%- else %}
-        select
-            null as id,
-            null as user_id,
-            null as entity_type,
-            null as entity_id,
-            null as data,
-            null as checksum,
-            null as deleted_at
-        where 1 = 0
-    {%- endif %}
+    {{ table_or_empty(source('api', 'sync_data'), [
+        'id',
+        'user_id',
+        'entity_type',
+        'entity_id',
+        'data',
+        'checksum',
+        'deleted_at'
+    ]) }}
 ),
 
 {# The key columns uncast: a cast would keep SQLite from the table's
