@@ -152,7 +152,7 @@ postgres: ## Debian's PostgreSQL and plpgsql_check, for the second engine's test
 # module's shared D1 or scenario is built once.
 TEST_WORKERS := $(shell echo $$(( $$(nproc) + 1 )))
 test: lint browser postgres ## lint, then every test on SQLite and a throwaway PostgreSQL (installs Chromium, PostgreSQL)
-	scripts/with_postgres.sh $(VENV)/bin/pytest -q -n $(TEST_WORKERS) --dist loadfile tests_py
+	scripts/with_postgres.sh $(VENV)/bin/pytest -q -n $(TEST_WORKERS) --dist loadfile --durations 25 tests_py
 
 test-postgres: setup postgres ## the PostgreSQL tests only (SYNC_PG_TEST_HOST/PORT/USER/DATABASE for an existing server)
 	scripts/with_postgres.sh $(VENV)/bin/pytest -q tests_py/postgres/test_postgres.py

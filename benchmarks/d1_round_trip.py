@@ -60,7 +60,7 @@ sys.path.insert(0, str(PROJECT_DIR / "tests_py"))
 sys.path.insert(0, str(PROJECT_DIR / "tests_py" / "d1"))
 sys.path.insert(0, str(PROJECT_DIR / "scripts" / "d1"))
 
-from d1_local import LocalD1, drop_orphans  # noqa: E402
+from d1_local import LocalD1, copy_tables, drop_orphans  # noqa: E402
 from patch import sync_data_changes  # noqa: E402
 from production_shape import make_production_shaped_sqlite  # noqa: E402
 from pull import patch_dir, snapshot_path  # noqa: E402
@@ -120,19 +120,6 @@ def fill_with_wrangler(d1, seed, folder):
             size += len(line)
 
 
-def d1_sqlite_file(d1):
-    """The SQLite file in which wrangler's local D1 keeps the database: under
-    the state folder (--persist-to, else .wrangler/state beside the config),
-    v3/d1/miniflare-D1DatabaseObject/<hash of the id>.sqlite, beside
-    miniflare's metadata.sqlite. The benchmark's config has one database."""
-    state = Path(d1.persist_to) if d1.persist_to else d1.folder / ".wrangler" / "state"
-    folder = state / "v3" / "d1" / "miniflare-D1DatabaseObject"
-    found = [p for p in folder.glob("*.sqlite") if p.name != "metadata.sqlite"]
-    if len(found) != 1:
-        sys.exit(f"expected one database file in {folder}, found {[p.name for p in found]}")
-    return found[0]
-
-
 def check_closed(path):
     """Stop if any process (a workerd of wrangler) has the file open."""
     for fd in Path("/proc").glob("[0-9]*/fd/*"):
@@ -145,8 +132,11 @@ def check_closed(path):
 
 
 def open_stopped(d1):
-    """D1's SQLite file, checked that no wrangler has it open."""
-    path = d1_sqlite_file(d1)
+    """D1's SQLite file (the benchmark's config has one database), checked
+    that no wrangler has it open."""
+    path = d1.sqlite_file()
+    if path is None:
+        sys.exit(f"expected one database in the local D1 state of {d1.config}")
     check_closed(path)
     return path
 
@@ -155,26 +145,7 @@ def fill_with_sqlite(d1, seed):
     """The seed's tables into D1's SQLite file with sqlite3, wrangler stopped,
     in one transaction: tables, rows, then indexes and triggers."""
     d1.execute("select 1")  # wrangler creates the database's file, then stops
-    conn = sqlite3.connect(open_stopped(d1), isolation_level=None)
-    conn.execute(f"attach '{seed}' as seed")
-    conn.execute("begin")
-    schema = conn.execute(
-        "select type, name, sql from seed.sqlite_master"
-        " where sql is not null and name not like 'sqlite_%' order by rowid"
-    ).fetchall()
-    for kind, name, sql in schema:
-        if kind == "table":
-            conn.execute(sql)
-            conn.execute(f"insert into main.{quoted(name)} select * from seed.{quoted(name)}")
-    for kind, _, sql in schema:
-        if kind != "table":
-            conn.execute(sql)
-    broken = conn.execute("pragma main.foreign_key_check").fetchall()
-    if broken:
-        sys.exit(f"the seed breaks D1's foreign keys: {broken[:5]}")
-    conn.execute("commit")
-    conn.execute("detach seed")
-    conn.close()
+    copy_tables(seed, open_stopped(d1))
 
 
 class SQLiteFile:

@@ -12,6 +12,12 @@ def sql_files(folder):
     return sorted((PROJECT_DIR / folder).rglob("*.sql"))
 
 
+# The one reader outside staging: the document cache's post-hook that forgets
+# the cached rows whose backend row is gone reads the backend's keys (a hook
+# cannot inline an ephemeral staging model).
+CACHE_FORGETTING = "macros/document_cache/document_cache.sql"
+
+
 def test_only_staging_reads_sources():
     readers = [
         str(path.relative_to(PROJECT_DIR))
@@ -19,7 +25,10 @@ def test_only_staging_reads_sources():
         for path in sql_files(folder)
         if re.search(r"(?<![\w.])source\(", path.read_text())
     ]
-    assert readers and all(re.match(r"models/staging/(\w+)/stg_\1__", r) for r in readers)
+    assert CACHE_FORGETTING in readers
+    assert all(
+        re.match(r"models/staging/(\w+)/stg_\1__", r) for r in readers if r != CACHE_FORGETTING
+    )
 
 
 def test_no_macro_file_is_over_the_limit():

@@ -3,8 +3,6 @@
     'real'), as a number. Callers guard it with a case on value_type: an
     engine with typed columns must still type-check the expression for a
     text column, where it is never evaluated.
-    Arguments:
-    - expr: SQL expression
 #}
 {% macro as_number(expr) -%}
     {{ return(adapter.dispatch('as_number')(expr)) }}

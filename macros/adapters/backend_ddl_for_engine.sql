@@ -1,8 +1,5 @@
 {#
     The backend DDL in the engine's own types. SQLite takes it as written.
-    Arguments:
-    - ddl: a create table statement of backend_table_ddl
-    - schema: the schema the table is created in
 #}
 {% macro backend_ddl_for_engine(ddl, schema) -%}
     {{ return(adapter.dispatch('backend_ddl_for_engine')(ddl, schema)) }}

@@ -2,8 +2,6 @@
     A text expression that sorts by its bytes on every engine, so that the
     merge numbers rows (ids, seq) in the same order on SQLite (BINARY) and
     PostgreSQL (whose default collation follows the locale).
-    Arguments:
-    - expr: SQL text expression
 #}
 {% macro binary_sort(expr) -%}
     {{ return(adapter.dispatch('binary_sort')(expr)) }}

@@ -1,8 +1,6 @@
 {#
     The query that lists the columns of a table of the target schema (one
     column: name).
-    Arguments:
-    - table_name: the table
 #}
 {% macro column_names_sql(table_name) -%}
     {{ return(adapter.dispatch('column_names_sql')(table_name)) }}

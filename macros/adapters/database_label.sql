@@ -2,8 +2,6 @@
     A schema as the operator knows it, for messages: on SQLite "database
     <file>" for the target's schema and "<schema> file <file>" for an attached
     one (the work file); on PostgreSQL "schema <schema> of database <dbname>".
-    Arguments:
-    - schema: the schema (on SQLite, the name the file is attached as)
 #}
 {% macro database_label(schema) -%}
     {{ return(adapter.dispatch('database_label')(schema)) }}

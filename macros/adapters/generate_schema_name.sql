@@ -13,8 +13,6 @@
 
 {#
     The schema a custom schema name (`work`) stands for on the engine.
-    Arguments:
-    - custom_schema_name: the name set in dbt_project.yml
 #}
 {% macro sqlite__custom_schema_name(custom_schema_name) -%}
     {{ custom_schema_name }}

@@ -1,8 +1,6 @@
 {#
     The contract's "NULL, '' or 0" of an optional timestamp: true when the
     value means "not set".
-    Arguments:
-    - expr: SQL expression (a column)
 #}
 {% macro is_unset_timestamp(expr) -%}
     {{ return(adapter.dispatch('is_unset_timestamp')(expr)) }}

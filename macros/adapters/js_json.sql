@@ -8,9 +8,6 @@
     re-writes numbers as js_number() does, and keeps JavaScript's property
     order (array-index keys first, in numeric order; a key given twice keeps
     its first position and its last value).
-    Arguments:
-    - expr: SQL expression of valid JSON text (the reject checks run first);
-      anything else gives NULL.
 #}
 {% macro js_json(expr) -%}
     {{ return(adapter.dispatch('js_json')(expr)) }}

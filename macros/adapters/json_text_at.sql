@@ -1,9 +1,6 @@
 {#
     The value of a top-level key of a JSON object text, as SQL text (null
     when the key is missing). For reading documents back in the analysis.
-    Arguments:
-    - expr: SQL expression of a JSON object text
-    - key: the key, a plain name
 #}
 {% macro json_text_at(expr, key) -%}
     {{ return(adapter.dispatch('json_text_at')(expr, key)) }}

@@ -4,8 +4,6 @@
     so that NULL, '' and the text '1' and the number 1 all read differently
     (on PostgreSQL a column has one type, so only NULL and '' need telling
     apart there).
-    Arguments:
-    - expr: SQL expression
 #}
 {% macro sql_literal(expr) -%}
     {{ return(adapter.dispatch('sql_literal')(expr)) }}

@@ -1,9 +1,6 @@
 {#
     Where `needle` first occurs in `haystack`, counting from 1; 0 when it
     does not occur.
-    Arguments:
-    - haystack: SQL expression of text
-    - needle: SQL expression of text
 #}
 {% macro text_position(haystack, needle) -%}
     {{ return(adapter.dispatch('text_position')(haystack, needle)) }}

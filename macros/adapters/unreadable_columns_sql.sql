@@ -2,8 +2,6 @@
     The query that lists the columns of a backend table whose declared type
     the project cannot read (columns: name, data_type), or '' where every
     column can hold anything (SQLite).
-    Arguments:
-    - table_name: the table
 #}
 {% macro unreadable_columns_sql(table_name) -%}
     {{ return(adapter.dispatch('unreadable_columns_sql')(table_name)) }}

@@ -3,8 +3,6 @@
     'integer', 'real', 'text' or 'blob'. The reject checks ask it because a
     SQLite column holds whatever was written into it; on an engine with typed
     columns the answer follows the column's declared type.
-    Arguments:
-    - expr: SQL expression
 #}
 {% macro value_type(expr) -%}
     {{ return(adapter.dispatch('value_type')(expr)) }}

@@ -1,8 +1,6 @@
 {#
     A number of milliseconds truncated toward zero to a whole number, as
     new Date(x) does (1.999 is 1, -1.5 is -1).
-    Arguments:
-    - expr: SQL expression of a number
 #}
 {% macro whole_ms(expr) -%}
     {{ return(adapter.dispatch('whole_ms')(expr)) }}

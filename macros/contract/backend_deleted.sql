@@ -3,8 +3,6 @@
     production has now": a row whose deleted_at is set is deleted). The
     column is read only where the table has it, looked up in the database
     on every run; deleted_at is not part of any document.
-    Arguments:
-    - relation: the backend table (a source)
 #}
 {% macro backend_deleted_flag(relation) -%}
     {%- set present = [] -%}

@@ -2,9 +2,6 @@
     A practice_sessions DATETIME as Unix ms, whatever it holds: text in one of
     the two forms (unix_ms_from_datetime_text), or a number of ms within a
     JavaScript Date's range, truncated. Null when it is neither.
-    Arguments:
-    - column: the DATETIME column
-    - allow_empty: '' means "not set" (null) rather than unreadable text
 #}
 {% macro datetime_ms(column, allow_empty=false) -%}
 case
@@ -25,9 +22,6 @@ end
     month 1-12, a day that month has (leap years by the Gregorian rule), a
     time within the day and an offset within 23:59. Both engines' readers
     share it.
-    Arguments:
-    - fields: the alias of the relation with y, mo, d, hh, mi, ss, offset_hh
-      and offset_mi
 #}
 {% macro names_a_real_instant(fields) -%}
 (

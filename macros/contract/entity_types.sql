@@ -21,8 +21,6 @@
     ledger; of its entity types where there is no ledger yet), so that only
     they can fail it: the API's own rows are the API's. A custom macro cannot
     fill a test's `where` config, so the test asks for it.
-    Arguments:
-    - relation: the tested table, read without an alias
 #}
 {% macro migration_rows_filter(relation) -%}
     {%- if (config.get('meta') or {}).get('migration_rows_only') -%}

@@ -8,9 +8,6 @@
 {#
     The reason a row is rejected: the first broken rule of `checks`, in the
     order given (the contract's), or null when the row keeps every rule.
-    Arguments:
-    - checks: list of SQL expressions from the reject_* macros below, each
-      null while its rule holds
 #}
 {% macro first_broken_rule(checks) -%}
 coalesce(

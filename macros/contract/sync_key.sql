@@ -5,9 +5,6 @@
 
 {#
     Two relations' rows with the same key, as a join condition.
-    Arguments:
-    - left, right: the two aliases
-    - key: the key's columns (default: sync_key())
 #}
 {% macro same_key(left, right, key=none) -%}
     {%- for column in key or sync_key() -%}

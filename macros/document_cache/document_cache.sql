@@ -7,7 +7,9 @@
     backend column (NULL, '', 5 and '5' apart) and the compiled SQL of the
     document, so a change to a model or a macro rebuilds every document.
     sync_data is still compared with every document's checksum on every run
-    (see sync_upsert), so a row the API changed is never missed.
+    (see int_merge__compared), so a row the API changed is never missed.
+    The fingerprint covers the deleted flag too, so a cached row knows
+    whether its backend row is soft-deleted (backend_deleted).
     On PostgreSQL the fingerprint also covers the SQL functions of
     install_js_functions. After an upgrade of SQLite's C extension
     (extensions/sqlite/*.c), which no SQL text shows, rebuild the cache
@@ -24,11 +26,6 @@
     - documented: each checked row with its document, or none if rejected;
     - final: the cache row, typed, with the checksum and the rejected value.
     The text of everything after `changed` is part of every fingerprint.
-    Arguments:
-    - table_name: the backend table, also the name of the import CTE
-    - entity_type: the entity type its rows become
-    - checks: the model's checking CTEs, as compiled SQL text
-    - document: the SQL expression of a row's document
 #}
 {% macro document_cache_ctes(table_name, entity_type, checks, document) -%}
     {%- set columns = backend_columns(table_name) -%}
@@ -56,6 +53,7 @@ final as (
         cast(reject_reason as text) as reject_reason,
         cast({{ reject_value('reject_reason', columns) }} as text)
         as reject_value,
+        cast(backend_deleted as integer) as backend_deleted,
         cast(source_fingerprint as text) as source_fingerprint
     from documented
 )
@@ -64,7 +62,7 @@ fingerprinted as (
     select
         {{ table_name }}.*,
         {{ entity_key('id', columns) }} as entity_key,
-        {{ source_fingerprint(columns, checks ~ documented) }}
+        {{ source_fingerprint(columns + ['backend_deleted'], checks ~ documented) }}
         as source_fingerprint
     from {{ table_name }}
 ),
@@ -81,10 +79,6 @@ changed as (
 
 {#
     A backend row's fingerprint: its values and the SQL that documents it.
-    Arguments:
-    - columns: the backend table's column names, all of them.
-    - transformation: the compiled SQL that turns a backend row into its
-      document (any text that changes whenever the output can change).
 #}
 {% macro source_fingerprint(columns, transformation) -%}
     {{ row_fingerprint(
@@ -96,9 +90,6 @@ changed as (
     The where-clause that keeps the backend rows whose document must be
     (re)built: all of them on a first or --full-refresh run, afterwards those
     with no cached document of the same fingerprint.
-    Arguments:
-    - relation: the CTE holding the backend rows, with entity_key and
-      source_fingerprint.
 #}
 {% macro needs_transforming(relation) -%}
     {%- if is_incremental() -%}
@@ -115,76 +106,27 @@ changed as (
 {%- endmacro %}
 
 {#
-    The cached documents whose backend row is still there, in the run's
-    scope, each with backend_deleted (1: the row is soft-deleted; its
-    document is still built, the merge compares with it): a deleted row's
-    document stays in the cache until the merge forgets it
-    (forget_stale_documents), and must not be merged meanwhile.
-    The live keys are grouped once (two equal rows without an id still match
-    their one cached document once) and joined: the staging model is read
-    once, so SQLite does not copy every backend column into a temp table,
-    as it does for a CTE read twice.
-    Arguments:
-    - documents: the documented model (the cache)
-    - staged: its staging model (the backend rows of the run's scope)
-    - table_name: the backend table
+    Post-hook of a documented model: forget the cached documents of the
+    run's scope whose backend row is gone (hard-deleted, or moved to another
+    user), so that the cache of the scope holds exactly its backend rows and
+    the merge reads it alone: a key the ledger names and the cache does not
+    is gone. A soft-deleted row stays, with backend_deleted 1. An
+    uncorrelated `not in`: the backend's keys are read once into an index.
 #}
-{% macro live_documents_sql(documents, staged, table_name) -%}
+{% macro forget_gone_documents(table_name) -%}
     {%- set live_columns = [] -%}
     {%- for column in backend_columns(table_name) -%}
         {%- do live_columns.append('live.' ~ column) -%}
     {%- endfor -%}
-    select
-        cached.*,
-        live_keys.backend_deleted
-    from {{ documents }} as cached
-    inner join (
-        select
-            {{ entity_key('live.id', live_columns) }} as entity_key,
-            max(live.is_deleted) as backend_deleted
-        from {{ staged }} as live
-        group by {{ entity_key('live.id', live_columns) }}
-    ) as live_keys
-        on cached.entity_key = live_keys.entity_key
-{%- endmacro %}
-
-{#
-    In the merge's transaction, last: forget the cached documents of the
-    run's scope whose backend row is gone (the plan's keys are every backend
-    row of the scope, rejected ones too). An uncorrelated `not in`: the kept
-    keys are read once into an index.
-    Arguments:
-    - incoming: the merge plan's temp table
-#}
-{% macro forget_stale_documents(incoming) -%}
-    {%- for entity_type in sync_entity_types() -%}
-        {%- set cache = documented_relation(entity_type) -%}
-        {%- call statement('forget_stale_' ~ entity_type) -%}
-            delete from {{ cache }}
-            where
-                {{ in_run_scope(entity_type, cache.identifier ~ '.user_id') }}
-                and entity_key not in (
-                    select kept.entity_key
-                    from {{ incoming }} as kept
-                    where
-                        kept.entity_type = {{ sql_string(entity_type) }}
-                        and kept.entity_key is not null
-                )
-        {%- endcall -%}
-    {%- endfor -%}
-{%- endmacro %}
-
-{#
-    The documented model (the cache) of an entity type, found in the graph:
-    a hook that called ref() would add lineage the DAG should not show.
-#}
-{% macro documented_relation(entity_type) -%}
-    {%- set name = 'int_' ~ migration_entity_tables()[entity_type] ~ '_documented' -%}
-    {%- for node in graph.nodes.values() if node.resource_type == 'model' and node.name == name -%}
-        {{ return(api.Relation.create(
-            database=node.database, schema=node.schema, identifier=node.alias)) }}
-    {%- endfor -%}
-    {{ exceptions.raise_compiler_error("No model " ~ name ~ " for entity type " ~ entity_type) }}
+    {%- set entity_type = entity_type_of(table_name) -%}
+    delete from {{ this }}
+    where
+        {{ in_run_scope(entity_type, this.identifier ~ '.user_id') }}
+        and entity_key not in (
+            select {{ entity_key('live.id', live_columns) }}
+            from {{ source('backend', table_name) }} as live
+            where {{ in_run_scope(entity_type, 'live.user_id') }}
+        )
 {%- endmacro %}
 
 {# Post-hook of a documented model: the index the cache lookup uses. #}
@@ -217,4 +159,60 @@ changed as (
         end if;
     end
     $$
+{%- endmacro %}
+
+{#
+    A key's cached document, looked up where the merge needs it (a write or
+    a conflict) rather than carried through the comparison of every key:
+    the comparison then copies narrow rows. Only the entity types of the
+    run's scope are read (the others' caches may not exist yet).
+#}
+{% macro cached_document(alias) -%}
+    {#- Every cache is ref'd, in scope or not, so the lineage is the same
+        whatever the run selects. -#}
+    {%- set caches = {} -%}
+    {%- for entity_type, table in migration_entity_tables().items() -%}
+        {%- do caches.update({entity_type: ref('int_' ~ table ~ '_documented')}) -%}
+    {%- endfor -%}
+    case {{ alias }}.entity_type
+        {%- for entity_type in sync_entity_types() %}
+        when {{ sql_string(entity_type) }}
+            then (
+                select cached.data
+                from {{ caches[entity_type] }} as cached
+                where cached.entity_key = {{ alias }}.entity_key
+            )
+        {%- endfor %}
+    end
+{%- endmacro %}
+
+{#
+    Pre-hook of a documented model: the columns a cache built by an earlier
+    version lacks, added empty, and every fingerprint of that cache cleared,
+    so that each row is rebuilt in this run and fills them. dbt-sqlite's
+    incremental materialization ignores on_schema_change, which PostgreSQL's
+    honours.
+#}
+{% macro add_document_cache_columns() -%}
+    {{ return(adapter.dispatch('add_document_cache_columns')()) }}
+{%- endmacro %}
+
+{% macro default__add_document_cache_columns() -%}
+    select 1
+{%- endmacro %}
+
+{% macro sqlite__add_document_cache_columns() -%}
+    {%- set existing = load_relation(this) if execute else none -%}
+    {%- set names = [] -%}
+    {%- if existing is not none -%}
+        {%- for column in adapter.get_columns_in_relation(existing) -%}
+            {%- do names.append(column.name | lower) -%}
+        {%- endfor -%}
+    {%- endif -%}
+    {%- if existing is not none and 'backend_deleted' not in names -%}
+        {%- do run_query('alter table ' ~ existing ~ ' add column backend_deleted integer') -%}
+        update {{ existing }} set source_fingerprint = null
+    {%- else -%}
+        select 1
+    {%- endif -%}
 {%- endmacro %}

@@ -1,8 +1,6 @@
 {#
     The SQL literals of several columns joined by commas: one text that
     changes whenever any of their values does (for hashing a whole row).
-    Arguments:
-    - columns: list of column names
 #}
 {% macro literal_list(columns) -%}
     {%- set literals = [] -%}

@@ -2,9 +2,6 @@
     A table's rows, or, while it does not exist yet, a stand-in with its
     columns and no rows: for the models that read a table the first run
     creates.
-    Arguments:
-    - relation: the table
-    - columns: the columns the stand-in has
 #}
 {% macro table_or_empty(relation, columns) -%}
     {%- if execute and load_relation(relation) is not none -%}

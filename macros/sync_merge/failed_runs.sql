@@ -50,8 +50,6 @@
     (path)" header shortened to "Database Error:", blank lines, "compiled code
     at" pointers and a unit test's diff dropped. The full text stays in dbt's
     log (logs/dbt.log) and its console output.
-    Arguments:
-    - message: the node's error message, as dbt reports it
 #}
 {% macro one_line_error(message) -%}
     {%- set re = modules.re -%}
@@ -76,8 +74,6 @@
     the database is locked, read-only, full, damaged or not reachable, so the
     write would fail too (and, raised in on-run-end, end the run as a fake
     keyboard interrupt). '' when nothing says so.
-    Arguments:
-    - message: the failed nodes' error messages, joined
 #}
 {% macro run_history_unwritable_reason(message) -%}
     {#- PostgreSQL's "lock timeout" is about sync_data only: the history can be written -#}

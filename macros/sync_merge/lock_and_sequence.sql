@@ -3,8 +3,6 @@
     writer (the API, another run) changes sync_data, the ledger or
     sync_sequence between the plan and the writes; the other writer waits
     for the commit, or fails on its own busy timeout.
-    Arguments:
-    - features: what the target database has (sync_data_features)
 #}
 {% macro take_merge_write_lock(features) -%}
     {{ return(adapter.dispatch('take_merge_write_lock')(features)) }}
@@ -36,8 +34,6 @@
     - seq, device_id: sync_data's columns of the shape production has now;
     - sync_sequence: the table the API takes sequence numbers from;
     - ledger: this project's ownership ledger.
-    Arguments:
-    - relation: sync_data, or none when it does not exist yet
 #}
 {% macro sync_data_features(relation) -%}
     {%- set tables = run_query(table_names_sql()).columns[0].values() | list -%}
@@ -97,8 +93,6 @@
     the largest seq present if that is higher (a number is never handed out
     twice, even if the sequence was set back). A dry run on a database
     without sync_sequence (a real run creates it first) reads seq alone.
-    Arguments:
-    - features: what the target database has (sync_data_features)
 #}
 {% macro sequence_base_sql(features) -%}
     (

@@ -7,23 +7,17 @@
     just migrated). A row without an id is keyed by a hash of its values.
 #}
 {% macro create_migration_rejects_table() -%}
+    {%- set columns = run_history_columns()['migration_rejects'] -%}
     create table if not exists {{ target.schema }}.migration_rejects (
-        entity_type text not null,
-        entity_key text not null,
-        entity_id text,
-        user_id text,
-        reason text not null,
-        value text,
-        first_seen_at text not null,
-        last_seen_at text not null,
+        {%- for name, ddl in columns.items() %}
+        {{ name }} {{ ddl['create'] }},
+        {%- endfor %}
         primary key (entity_type, entity_key)
     )
 {%- endmacro %}
 
 {#
     The merge's rejects, in its transaction.
-    Arguments:
-    - incoming: the merge plan's temp table
 #}
 {% macro record_migration_rejects(incoming) -%}
     {%- set user_id = sync_user_id() -%}

@@ -27,15 +27,6 @@
     The one writer of migration_runs: one row per entity type of the scope,
     with what every row of this invocation shares (run_id, target, filters,
     started_at), completed_at now, the status and the counts.
-    Arguments:
-    - status: success, failed or rolled_back
-    - counts: {column: SQL expression}, aggregates over the counted rows or
-      constants, in the column order of the insert
-    - counted_from: the FROM clause of the rows counted, naming the scope's
-      entity types `scope`; none: the scope alone
-    - entity_types: the scope; the run's (sync_entity_types) when none
-    - user_id: the user filter recorded, none for every user
-    - id_part: what joins run_id and the entity type in the row's id
 #}
 {% macro write_migration_runs(status, counts, counted_from=none, entity_types=none, user_id=none, id_part=':') -%}
     {%- set scope = entity_types or sync_entity_types() -%}
@@ -82,27 +73,43 @@
 
 {#
     The counts of this merge, per entity type, in its transaction.
-    Arguments:
-    - incoming: the merge plan's temp table
 #}
 {% macro record_migration_runs(incoming) -%}
+    {%- set outcomes = {
+        'processed_count': 'count(*)',
+        'inserted_count': "count(case when planned.sync_action = 'insert' then 1 end)",
+        'updated_count': "count(case when planned.sync_action = 'update' then 1 end)",
+        'skipped_count': "count(case when planned.sync_action = 'unchanged' then 1 end)",
+        'error_count': "count(case when planned.sync_action = 'rejected' then 1 end)",
+        'tombstoned_count': "count(case when planned.sync_action = 'tombstone' then 1 end)",
+        'revived_count': "count(case when planned.sync_action = 'revive' then 1 end)",
+        'kept_for_api_count': "count(case when planned.sync_action = 'kept_for_api' then 1 end)",
+        'conflict_count': 'count(planned.conflict_kind)',
+        'adopted_count': 'count(case when planned.adopted = 1 then 1 end)',
+        'last_processed_id': 'max(planned.entity_id)',
+    } -%}
+    {#- Counted per entity type in one pass over the plan, then joined to
+        the scope: joined first, the plan would be scanned once per type. -#}
     {%- set counted_from -%}
         from ({{ entity_types_in_scope_sql() }}) as scope
-        left join {{ incoming }} as incoming
-            on scope.entity_type = incoming.entity_type
+        left join (
+            select
+                planned.entity_type
+                {%- for column, expression in outcomes.items() %},
+                {{ expression }} as {{ column }}
+                {%- endfor %}
+            from {{ incoming }} as planned
+            group by planned.entity_type
+        ) as counted
+            on scope.entity_type = counted.entity_type
     {%- endset -%}
-    {%- set counts = {
-        'processed_count': 'count(incoming.entity_type)',
-        'inserted_count': "count(case when incoming.sync_action = 'insert' then 1 end)",
-        'updated_count': "count(case when incoming.sync_action = 'update' then 1 end)",
-        'skipped_count': "count(case when incoming.sync_action = 'unchanged' then 1 end)",
-        'error_count': "count(case when incoming.sync_action = 'rejected' then 1 end)",
-        'tombstoned_count': "count(case when incoming.sync_action = 'tombstone' then 1 end)",
-        'revived_count': "count(case when incoming.sync_action = 'revive' then 1 end)",
-        'kept_for_api_count': "count(case when incoming.sync_action = 'kept_for_api' then 1 end)",
-        'conflict_count': 'count(incoming.conflict_kind)',
-        'adopted_count': 'count(case when incoming.adopted = 1 then 1 end)',
-        'last_processed_id': 'max(incoming.entity_id)',
-    } -%}
+    {%- set counts = {} -%}
+    {%- for column in outcomes -%}
+        {%- if column == 'last_processed_id' -%}
+            {%- do counts.update({column: 'max(counted.' ~ column ~ ')'}) -%}
+        {%- else -%}
+            {%- do counts.update({column: 'coalesce(max(counted.' ~ column ~ '), 0)'}) -%}
+        {%- endif -%}
+    {%- endfor -%}
     {%- do write_migration_runs('success', counts, counted_from, user_id=sync_user_id()) -%}
 {%- endmacro %}

@@ -27,8 +27,6 @@
 {#
     The merge's ledger updates: every key it wrote or adopted now holds what
     sync_data holds after the merge (a tombstone keeps the row's checksum).
-    Arguments:
-    - incoming: the merge plan's temp table
 #}
 {% macro record_ownership_sql(incoming) -%}
     insert into {{ migration_ledger_relation() }} (
@@ -83,8 +81,6 @@
 
 {#
     Record the merge's conflicts, in its transaction.
-    Arguments:
-    - incoming: the merge plan's temp table
 #}
 {% macro record_migration_conflicts(incoming) -%}
     {%- set policy = on_conflict_policy() -%}

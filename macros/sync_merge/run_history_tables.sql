@@ -53,8 +53,6 @@
     The history tables of the target schema that exist without some of the
     project's columns, each as {table, missing, text}; empty when every one
     that exists has them all.
-    Arguments:
-    - tables: the tables to look at; every history table when none
 #}
 {% macro run_history_shape_problems(tables=none) -%}
     {%- set wanted = run_history_columns() -%}
@@ -129,8 +127,6 @@
     PostgreSQL an older table may hold them in timestamp columns (the old
     script's DDL), which would refuse that text: they become text of the
     same form, every row's value kept. SQLite stores any type in any column.
-    Arguments:
-    - table: the history table being upgraded
 #}
 {% macro retype_history_timestamps(table) -%}
     {{ return(adapter.dispatch('retype_history_timestamps')(table)) }}

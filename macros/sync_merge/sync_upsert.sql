@@ -8,7 +8,7 @@
     set-based writes of what it says: inserts, updates, tombstones and
     revivals, with a fresh seq each where the table has one; then the
     sequence; then the ledger, the conflicts and the rejects; then the run
-    history and the document cache's forgetting. Rows the plan leaves alone
+    history. Rows the plan leaves alone
     keep every byte; rows nobody but the API wrote are never touched. The
     table is created with the API's DDL when it does not exist, and is never
     dropped, recreated or emptied, --full-refresh included.
@@ -16,7 +16,7 @@
 {% materialization sync_upsert, default -%}
     {%- set target_relation = this.incorporate(type='table') -%}
     {%- set existing_relation = load_relation(this) -%}
-    {%- set incoming = sync_upsert_incoming_relation() -%}
+    {%- set incoming = merge_plan_relation() -%}
     {%- set key = config.require('unique_key') -%}
     {%- do on_conflict_policy() -%}
 
@@ -26,7 +26,7 @@
     {%- endif -%}
 
     {% call statement('lock_timeout', auto_begin=False) -%}
-        {{ sync_upsert_lock_timeout(var('busy_timeout_ms', 10000) | int) }}
+        {{ merge_lock_timeout(var('busy_timeout_ms', 10000) | int) }}
     {%- endcall %}
 
     {#- A dry run plans without a lock and stops: nothing is written. #}
@@ -66,10 +66,10 @@
 
     {#- 3. sync_data. -#}
     {% call statement('update_changed') -%}
-        {{ sync_upsert_update_sql(incoming, target_relation, features, key) }}
+        {{ merge_update_sql(incoming, target_relation, features, key) }}
     {%- endcall %}
     {% call statement('main') -%}
-        {{ sync_upsert_insert_sql(incoming, target_relation, features) }}
+        {{ merge_insert_sql(incoming, target_relation, features) }}
     {%- endcall %}
 
     {#- 4. The sequence. -#}
@@ -86,9 +86,8 @@
     {% do record_migration_conflicts(incoming) %}
     {% do record_migration_rejects(incoming) %}
 
-    {#- 6. The run history, and the cache's documents no backend row needs. -#}
+    {#- 6. The run history. -#}
     {% do record_migration_runs(incoming) %}
-    {% do forget_stale_documents(incoming) %}
 
     {{ run_hooks(post_hooks, inside_transaction=True) }}
     {% do adapter.commit() %}
@@ -99,11 +98,9 @@
 
 {#
     The model's SQL, the plan, computed into the merge's temp table.
-    Arguments:
-    - plan_sql: the sync_data model's compiled SQL
 #}
 {% macro compute_merge_plan(plan_sql) -%}
-    {%- set incoming = sync_upsert_incoming_relation() -%}
+    {%- set incoming = merge_plan_relation() -%}
     {% call statement('drop_plan') -%}
         drop table if exists {{ incoming }}
     {%- endcall %}
@@ -114,25 +111,23 @@
 {%- endmacro %}
 
 {# The temp table that holds this run's plan (compute_merge_plan). #}
-{% macro sync_upsert_incoming_relation() -%}
-    {{ return(sync_merge_temp_relation('sync_data__incoming')) }}
+{% macro merge_plan_relation() -%}
+    {{ return(merge_temp_relation('sync_data__incoming')) }}
 {%- endmacro %}
 
 {#
     A temp table of the merge: a plain SQLite client never sees it, and it
     vanishes with the connection.
-    Arguments:
-    - identifier: the table's name
 #}
-{% macro sync_merge_temp_relation(identifier) -%}
-    {{ return(adapter.dispatch('sync_merge_temp_relation')(identifier)) }}
+{% macro merge_temp_relation(identifier) -%}
+    {{ return(adapter.dispatch('merge_temp_relation')(identifier)) }}
 {%- endmacro %}
 
-{% macro sqlite__sync_merge_temp_relation(identifier) -%}
+{% macro sqlite__merge_temp_relation(identifier) -%}
     {{ return(api.Relation.create(identifier=identifier, schema='temp', type='table')) }}
 {%- endmacro %}
 
-{% macro postgres__sync_merge_temp_relation(identifier) -%}
+{% macro postgres__merge_temp_relation(identifier) -%}
     {{ return(api.Relation.create(identifier=identifier, schema='pg_temp', type='table')) }}
 {%- endmacro %}
 
@@ -140,16 +135,16 @@
     How long a write waits for another writer's lock before it fails, in ms
     (var busy_timeout_ms).
 #}
-{% macro sync_upsert_lock_timeout(milliseconds) -%}
-    {{ return(adapter.dispatch('sync_upsert_lock_timeout')(milliseconds)) }}
+{% macro merge_lock_timeout(milliseconds) -%}
+    {{ return(adapter.dispatch('merge_lock_timeout')(milliseconds)) }}
 {%- endmacro %}
 
-{% macro sqlite__sync_upsert_lock_timeout(milliseconds) -%}
+{% macro sqlite__merge_lock_timeout(milliseconds) -%}
     pragma busy_timeout = {{ milliseconds }}
 {%- endmacro %}
 
 {#- `set local`: for the merge's own transaction only, not the session. -#}
-{% macro postgres__sync_upsert_lock_timeout(milliseconds) -%}
+{% macro postgres__merge_lock_timeout(milliseconds) -%}
     set local lock_timeout = {{ milliseconds }}
 {%- endmacro %}
 
@@ -159,7 +154,7 @@
     deleted_at set by a tombstone only, and where the table has them a new
     seq and device_id NULL (the migration is not a device).
 #}
-{% macro sync_upsert_update_sql(incoming, target_relation, features, key) -%}
+{% macro merge_update_sql(incoming, target_relation, features, key) -%}
     {%- set row = target_relation.identifier -%}
     update {{ target_relation }}
     set
@@ -188,7 +183,7 @@
         and {{ same_key(row, 'changed', key) }}
 {%- endmacro %}
 
-{% macro sync_upsert_insert_sql(incoming, target_relation, features) -%}
+{% macro merge_insert_sql(incoming, target_relation, features) -%}
     {%- set run_ms = (run_started_at.timestamp() * 1000) | int -%}
     insert into {{ target_relation }} (
         id, user_id, entity_type, entity_id, data, checksum, version,

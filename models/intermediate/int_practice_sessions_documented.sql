@@ -3,7 +3,12 @@
         unique_key='entity_key',
         tags=['practice_session'],
         meta={'entity_type': 'practice_session'},
-        post_hook="{{ index_document_cache() }}",
+        on_schema_change='append_new_columns',
+        pre_hook="{{ add_document_cache_columns() }}",
+        post_hook=[
+            "{{ index_document_cache() }}",
+            "{{ forget_gone_documents('practice_sessions') }}",
+        ],
     )
 }}
 

@@ -4,7 +4,9 @@
     The documents of this run's scope as one set of candidate sync_data rows
     (the documented models keep the documents of earlier runs, and of other
     scopes, too), with the one rule a document alone cannot check: the user
-    must exist. Ephemeral: read once, by sync_data, never copied.
+    must exist. Ephemeral, and without the document itself: the merge
+    compares checksums and looks a document up (cached_document) only for
+    the rows it writes, so the comparison copies narrow rows.
     Only the entity types in the run's scope are read: a tag-selected run
     builds only its own documented model, and on a fresh database the others
     do not exist yet. The refs stay outside the condition, for the DAG.
@@ -12,11 +14,9 @@
 
 {%- set tables = migration_entity_tables() -%}
 {%- set documents = {} -%}
-{%- set staged = {} -%}
 {%- for entity_type, table in tables.items() -%}
     {%- set cache = ref('int_' ~ table ~ '_documented') -%}
     {%- do documents.update({entity_type: cache}) -%}
-    {%- do staged.update({entity_type: ref('stg_backend__' ~ table)}) -%}
 {%- endfor -%}
 {%- set in_scope = sync_entity_types() -%}
 {#- On D1 (var d1_row_limit, set by scripts/d1) a row past D1's row limit
@@ -58,9 +58,9 @@ users as (
 
 unioned as (
     {%- for entity_type in in_scope %}
-        {{ live_documents_sql(
-            documents[entity_type], staged[entity_type], tables[entity_type]
-        ) }}
+        select cached.*
+        from {{ documents[entity_type] }} as cached
+        where {{ in_run_scope(entity_type, 'cached.user_id') }}
         {%- if not loop.last %}
             union all
         {%- endif %}
@@ -74,7 +74,6 @@ final as (
         unioned.user_id,
         unioned.entity_key,
         unioned.backend_deleted,
-        case when unioned.reject_reason is null then unioned.data end as data,
         case
             when unioned.reject_reason is null then unioned.checksum
         end as checksum,

@@ -4,9 +4,18 @@ through wrangler, as make d1-pull / d1-push reach it.
 
 - LocalD1(folder) writes a wrangler.toml with one database and keeps its state
   under folder/.wrangler/state (wrangler's default beside the config);
-- load_sqlite(path) sends a whole SQLite file (schema and rows) into it;
-- execute(sql) / rows(sql) run SQL through `wrangler d1 execute --json`;
-- snapshot() exports it with wrangler and loads the export into a SQLite file.
+- load_sqlite(path) puts a whole SQLite file (schema and rows) into it;
+- execute(sql) / rows(sql) run SQL on it; execute_file(path) runs a file
+  through `wrangler d1 execute --json`;
+- snapshot() copies it into a SQLite file.
+
+Setting up a state and reading it back is not what these tests are about, so
+where the state holds one database (the usual case) they go straight to the
+SQLite file in which workerd keeps it, with wrangler stopped, as the engine
+itself would read and write it: a wrangler start-up costs seconds, and the
+suite makes hundreds. The make d1-* steps under test always go through
+wrangler, and so does everything on a config that declares several
+databases (which file is which is workerd's business).
 """
 
 import csv
@@ -106,16 +115,52 @@ class LocalD1:
             self._wrangler("execute", self.name, "--local", "--file", str(path), "--json", *state)
         )
 
+    def sqlite_file(self):
+        """The SQLite file of the database (v3/d1/miniflare-D1DatabaseObject/
+        <hash>.sqlite beside miniflare's metadata.sqlite), when its config
+        declares no other database and the state holds exactly one file;
+        else None. With several declared, the one file there may be
+        another database's."""
+        if self.config.read_text().count("d1_databases]]") != 1:
+            return None
+        state = Path(self.persist_to) if self.persist_to else self.folder / ".wrangler" / "state"
+        folder = state / "v3" / "d1" / "miniflare-D1DatabaseObject"
+        found = [p for p in folder.glob("*.sqlite") if p.name != "metadata.sqlite"]
+        return found[0] if len(found) == 1 else None
+
     def execute(self, sql):
-        path = self.folder / "statement.sql"
-        path.write_text(sql)
-        return self.execute_file(path)
+        """Run statements; on the state's file when it has one database."""
+        path = self.sqlite_file()
+        if path is None:
+            self.execute_file(self.statement_file(sql))
+            return
+        conn = sqlite3.connect(path, isolation_level=None)
+        try:
+            conn.execute("pragma foreign_keys = on")
+            conn.executescript("begin;\n" + sql + "\n;\ncommit;")
+        finally:
+            conn.close()
 
     def rows(self, sql):
-        return self.execute(sql)[0]["results"]
+        """The rows of one query, as dicts."""
+        path = self.sqlite_file()
+        if path is None:
+            return self.execute_file(self.statement_file(sql))[0]["results"]
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            conn.row_factory = sqlite3.Row
+            return [dict(r) for r in conn.execute(sql)]
+        finally:
+            conn.close()
 
     def load_sqlite(self, db_path):
-        """Every table, index, trigger and row of a SQLite file, through wrangler."""
+        """Every table, index, trigger and row of a SQLite file: into the
+        state's file once wrangler has made it, else through wrangler."""
+        self.execute("select 1")  # through wrangler while there is no file yet
+        path = self.sqlite_file()
+        if path is not None:
+            copy_tables(db_path, path)
+            return
         with sqlite3.connect(db_path) as conn:
             lines = [
                 line
@@ -132,14 +177,54 @@ class LocalD1:
         path.write_text("PRAGMA defer_foreign_keys = true;\n" + "\n".join(lines) + "\n")
         self.execute_file(path)
 
+    def statement_file(self, sql):
+        statement = self.folder / "statement.sql"
+        statement.write_text(sql)
+        return statement
+
     def snapshot(self, path):
-        """D1's tables as a SQLite file, through wrangler d1 export."""
+        """D1's tables as a SQLite file: a copy of the state's file, or
+        through wrangler d1 export."""
+        source = self.sqlite_file()
+        Path(path).unlink(missing_ok=True)
+        if source is not None:
+            with (
+                sqlite3.connect(f"file:{source}?mode=ro", uri=True) as src,
+                sqlite3.connect(path) as dst,
+            ):
+                src.backup(dst)
+            return path
         export = self.folder / "export.sql"
         self._wrangler("export", self.name, "--local", "--output", str(export))
-        Path(path).unlink(missing_ok=True)
         load = f"pragma journal_mode = off;\nbegin;\n.read '{export}'\ncommit;\n"
         subprocess.run(["sqlite3", str(path)], input=load, check=True, text=True)
         return path
+
+
+def copy_tables(seed, path):
+    """A SQLite file's tables, rows, indexes and triggers into another, in
+    one transaction, with D1's foreign keys checked at the end."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.execute(f"attach '{seed}' as seed")
+        conn.execute("begin")
+        schema = conn.execute(
+            "select type, name, sql from seed.sqlite_master"
+            " where sql is not null and name not like 'sqlite_%' order by rowid"
+        ).fetchall()
+        for kind, name, sql in schema:
+            if kind == "table":
+                conn.execute(sql)
+                conn.execute(f'insert into main."{name}" select * from seed."{name}"')
+        for kind, _, sql in schema:
+            if kind != "table":
+                conn.execute(sql)
+        broken = conn.execute("pragma main.foreign_key_check").fetchall()
+        if broken:
+            raise AssertionError(f"the seed breaks D1's foreign keys: {broken[:5]}")
+        conn.execute("commit")
+    finally:
+        conn.close()
 
 
 def load_sample_backend(db_path):

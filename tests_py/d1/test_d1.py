@@ -2,8 +2,10 @@
 wrangler's local D1: production's shape, the sample backend, and the API
 writing into sync_data between the steps, as it does in production.
 
-Every D1 state is read back through `wrangler d1 export` (LocalD1.snapshot),
-never from workerd's files, so what is asserted is what D1 serves.
+The steps under test always reach D1 through wrangler. The tests' own set-up
+and read-back (the API's edits, every state asserted) go to the SQLite file in
+which workerd keeps the database (LocalD1), wrangler stopped: what is asserted
+is what D1 stores, without a wrangler start-up per look.
 """
 
 import hashlib

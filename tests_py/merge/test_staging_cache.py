@@ -130,3 +130,24 @@ def test_a_row_changed_outside_a_filtered_run_is_caught_by_the_next_run(db):
     rows = fetch_sync_data(db)
     assert (rows[("goal", "g_a")]["version"], rows[("goal", "g_b")]["version"]) == (2, 2)
     assert '"title":"B2"' in rows[("goal", "g_b")]["data"]
+
+
+def test_a_cache_built_before_the_deleted_flag_is_upgraded_in_place(db):
+    # a work file of an earlier version: no backend_deleted column
+    load_fixture(db)
+    run_dbt(db, "run")
+    with sqlite3.connect(f"{db}.dbt-work") as conn:
+        for table in ("goals", "logbook_entries", "practice_sessions"):
+            conn.execute(f"alter table int_{table}_documented drop column backend_deleted")
+    with sqlite3.connect(db) as conn:
+        conn.execute("delete from goals where id = 'g_b'")
+    proc = run_dbt(db, "run")
+    assert (
+        "migration goal: success processed=3 inserted=0 updated=0 unchanged=2 rejected=0"
+        " tombstoned=1" in proc.stdout
+    )
+    with sqlite3.connect(f"{db}.dbt-work") as conn:
+        assert conn.execute(
+            "select entity_id, backend_deleted from int_goals_documented order by 1"
+        ).fetchall() == [("g_a", 0), ("g_c", 0)]
+    assert run_dbt(db, "run").stdout.count("inserted=0 updated=0") == 3

@@ -3,7 +3,8 @@
     names, with the backend's state (S), the API's sync_data row (A) and the
     ledger's entry (L) side by side: what int_merge__plan decides from.
     A rejected row is compared with nothing: it is left as it is.
-    Documents are kept only where a write or a conflict may need them.
+    Documents are kept only where a write or a conflict may need them, and
+    looked up (cached_document) only there: the comparison copies checksums.
 #}
 
 with
@@ -20,57 +21,78 @@ sync_data as (
     select * from {{ ref('stg_api__sync_data') }}
 ),
 
-keyed as (
+{# Both sides of a key, stacked: grouped below, they pair every backend row
+    with its ledger entry and keep the keys only one side names, reading
+    each side once (a LEFT JOIN plus NOT EXISTS reads one side twice, and
+    SQLite then copies it and probes it at random). A row without an id is
+    keyed by its entity_key, which no ledger entry has: it is rejected. #}
+sides as (
     select
         documents.user_id,
         documents.entity_type,
+        coalesce(documents.entity_id, documents.entity_key) as pair_key,
         documents.entity_id,
         documents.entity_key,
         documents.reject_reason,
         documents.reject_value,
-        case
-            when documents.reject_reason is not null then 'rejected'
-            when documents.backend_deleted = 1 then 'deleted'
-            else 'live'
-        end as backend_state,
+        documents.backend_deleted,
         documents.checksum as backend_checksum,
-        documents.data as backend_document,
-        ledger.entity_id is not null as in_ledger,
-        ledger.checksum as ledger_checksum,
-        ledger.backend_deleted as ledger_deleted
+        1 as in_backend,
+        0 as in_ledger,
+        null as ledger_checksum,
+        null as ledger_deleted
     from documents
-    left join ledger
-        on {{ same_key('documents', 'ledger') }}
-),
-
-{# A ledger key no backend row of the scope names any more: hard-deleted,
-    or moved to another user. #}
-gone as (
+    union all
     select
         ledger.user_id,
         ledger.entity_type,
+        ledger.entity_id as pair_key,
         ledger.entity_id,
         null as entity_key,
         null as reject_reason,
         null as reject_value,
-        'gone' as backend_state,
+        null as backend_deleted,
         null as backend_checksum,
-        null as backend_document,
-        1 = 1 as in_ledger,
+        0 as in_backend,
+        1 as in_ledger,
         ledger.checksum as ledger_checksum,
         ledger.backend_deleted as ledger_deleted
     from ledger
-    where not exists (
-        select named.entity_id
-        from documents as named
-        where {{ same_key('named', 'ledger') }}
-    )
 ),
 
+{# One row per key; each column comes from the one side that has it. Grouped
+    rows come out in key order, so the join to sync_data below probes its
+    key index in order. #}
+paired as (
+    select
+        sides.user_id,
+        sides.entity_type,
+        max(sides.entity_id) as entity_id,
+        max(sides.entity_key) as entity_key,
+        max(sides.reject_reason) as reject_reason,
+        max(sides.reject_value) as reject_value,
+        max(sides.backend_deleted) as backend_deleted,
+        max(sides.backend_checksum) as backend_checksum,
+        max(sides.in_backend) as in_backend,
+        max(sides.in_ledger) as in_ledger,
+        max(sides.ledger_checksum) as ledger_checksum,
+        max(sides.ledger_deleted) as ledger_deleted
+    from sides
+    group by sides.user_id, sides.entity_type, sides.pair_key
+),
+
+{# gone: a ledger key no backend row of the scope names any more
+    (hard-deleted, or moved to another user). #}
 keys as (
-    select * from keyed
-    union all
-    select * from gone
+    select
+        paired.*,
+        case
+            when paired.in_backend = 0 then 'gone'
+            when paired.reject_reason is not null then 'rejected'
+            when paired.backend_deleted = 1 then 'deleted'
+            else 'live'
+        end as backend_state
+    from paired
 ),
 
 final as (
@@ -78,22 +100,25 @@ final as (
         cast(keys.user_id as text) as user_id,
         cast(keys.entity_type as text) as entity_type,
         cast(keys.entity_id as text) as entity_id,
-        keys.entity_key,
-        keys.reject_reason,
-        keys.reject_value,
+        cast(keys.entity_key as text) as entity_key,
+        cast(keys.reject_reason as text) as reject_reason,
+        cast(keys.reject_value as text) as reject_value,
         cast(keys.backend_state as text) as backend_state,
-        keys.backend_checksum,
+        cast(keys.backend_checksum as text) as backend_checksum,
         cast(
             case
                 when
-                    sync_data.api_id is null
-                    or sync_data.checksum != keys.backend_checksum
-                    then keys.backend_document
+                    keys.backend_state in ('live', 'deleted')
+                    and (
+                        sync_data.api_id is null
+                        or sync_data.checksum != keys.backend_checksum
+                    )
+                    then {{ cached_document('keys') }}
             end as text
         ) as backend_data,
         sync_data.api_id,
         sync_data.checksum as api_checksum,
-        sync_data.is_deleted as api_deleted,
+        sync_data.api_deleted,
         cast(
             case
                 when sync_data.checksum != coalesce(keys.backend_checksum, '')
@@ -103,7 +128,7 @@ final as (
         cast(
             case
                 when
-                    keys.backend_state != 'rejected' and keys.in_ledger
+                    keys.backend_state != 'rejected' and keys.in_ledger = 1
                     then 1
                 else 0
             end as integer

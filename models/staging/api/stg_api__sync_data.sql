@@ -31,7 +31,7 @@ renamed as (
         source.entity_id,
         cast(source.data as text) as data,
         cast(source.checksum as text) as checksum,
-        case when source.deleted_at is null then 0 else 1 end as is_deleted
+        case when source.deleted_at is null then 0 else 1 end as api_deleted
     from source
     where {{ run_scope_where('source') }}
 )

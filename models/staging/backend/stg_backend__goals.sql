@@ -16,7 +16,7 @@ renamed as (
         {{ backend_columns('goals') | join(',\n        ') }},
         {{ backend_deleted_flag(
             source('backend', 'goals')
-        ) }} as is_deleted
+        ) }} as backend_deleted
     from source
 )
 

@@ -16,7 +16,7 @@ renamed as (
         {{ backend_columns('logbook_entries') | join(',\n        ') }},
         {{ backend_deleted_flag(
             source('backend', 'logbook_entries')
-        ) }} as is_deleted
+        ) }} as backend_deleted
     from source
 )
 

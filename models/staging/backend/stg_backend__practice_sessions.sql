@@ -16,7 +16,7 @@ renamed as (
         {{ backend_columns('practice_sessions') | join(',\n        ') }},
         {{ backend_deleted_flag(
             source('backend', 'practice_sessions')
-        ) }} as is_deleted
+        ) }} as backend_deleted
     from source
 )
 
