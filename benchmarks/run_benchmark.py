@@ -585,13 +585,16 @@ def explanation(r):
         "(one row per key) that lets it tell the API's edits from the backend's. The raw floor "
         "writes each document once and keeps nothing.",
         "- **A re-run still visits every key.** It fingerprints every backend row and looks the "
-        "fingerprint up in the cache (cheap now), but the merge compares every cached checksum "
-        "with sync_data and with the ledger through their (user_id, entity_type, entity_id) "
-        "text indexes, classifies every key into a temp table and counts it: that is what lets "
-        "it see a row the API changed, deleted or never had, for every key, on every run. A "
+        "fingerprint up in the cache, and the merge pairs every cached checksum (narrow rows: "
+        "no documents) with the ledger by grouping both sides on the key, probes sync_data's "
+        "key index in key order, decides each key's action and writes one plan row per key "
+        "(the seq of a write is numbered in key order over them all): that is what lets it see "
+        "a row the API changed, deleted or never had, for every key, on every run. The pairing "
+        "(a sort of every key of both sides) and the plan's rows are most of the merge's time. A "
         "re-run that skipped unchanged keys would need a change marker on sync_data that the "
-        "API is guaranteed to set (production's `seq`), and would stop re-inserting a row "
-        "deleted from sync_data by hand; not done.",
+        "API is guaranteed to set (production's `seq`; the benchmark's sync_data has the "
+        "original shape, without it) and a marker for the cache's rows the last merge did not "
+        "settle; not done.",
         f"- **The work file is {work:.1f}x the source data** at the main size: it holds every "
         "document (JSON with its key names and ISO dates is larger than the backend row) "
         "with its fingerprint and checksum. Keeping only fingerprints and checksums would "
