@@ -71,16 +71,3 @@ def test_entity_types_are_written_once():
             if re.search(r"'(logbook_entry|practice_session|goal)'", path.read_text()):
                 naming.add(str(path.relative_to(PROJECT_DIR)))
     assert naming == allowed
-
-
-def test_no_config_depends_on_a_var():
-    """The launcher keeps dbt's parsed project across runs with other vars
-    (scripts/dbt_launcher.py); that holds while no config reads a var."""
-    configs = [
-        (str(path.relative_to(PROJECT_DIR)), block)
-        for path in sql_files("models")
-        for block in re.findall(r"config\((.*?)\)\s*}}", path.read_text(), re.S)
-    ]
-    assert configs and not [name for name, block in configs if "var(" in block]
-    yml = [PROJECT_DIR / "dbt_project.yml", *PROJECT_DIR.glob("models/**/*.yml")]
-    assert not [str(p) for p in yml if "var(" in p.read_text()]

@@ -450,27 +450,22 @@ def test_a_dev_database_other_than_the_default_gets_no_sample_rows(db):
 def test_a_new_database_path_keeps_partial_parsing(template_db, tmp_path):
     """Issue 17: the launcher leaves the database paths out of dbt's parse key,
     so staging then prod, or any new file, costs no full parse; the run still
-    writes the file it was given. Issue 25: the command line's vars too, and
-    the run still reads the vars it was given."""
+    writes the file it was given."""
     target = tmp_path / "dbt-target"
     logs = tmp_path / "logs"
     paths = [tmp_path / "first.db", tmp_path / "second.db"]
     outputs = []
-    for path, args in zip(paths, [[], ["--vars", "{user_id: u_1}"]], strict=True):
+    for path in paths:
         shutil.copy(template_db, path)
         shutil.rmtree(logs, ignore_errors=True)
-        run_dbt(path, "run", "--target", "prod", *args, env={"DBT_TARGET_PATH": target})
+        run_dbt(path, "run", "--target", "prod", env={"DBT_TARGET_PATH": target})
         outputs.append((logs / "dbt.log").read_text())
     assert "Partial parsing enabled" not in outputs[0]
     assert "Partial parsing enabled, no changes found, skipping parsing" in outputs[1]
     assert "Unable to do partial parsing" not in outputs[1]
-    filters = []
     for path in paths:
         with sqlite3.connect(path) as conn:
-            filters.append(
-                conn.execute("select distinct user_id_filter from migration_runs").fetchall()
-            )
-    assert filters == [[(None,)], [("u_1",)]]
+            assert conn.execute("select count(*) from migration_runs").fetchone()[0] == 3
 
 
 @pytest.mark.parametrize("state", ["empty", "migrated"])
