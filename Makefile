@@ -12,7 +12,7 @@ export DBT_SEND_ANONYMOUS_USAGE_STATS := False
 export DO_NOT_TRACK := 1
 
 .DEFAULT_GOAL := help
-.PHONY: help setup browser postgres lint run test test-postgres verify docs dry-run migrate rollback check-db check-make-vars clean-dev clean d1-pull d1-migrate d1-push d1-sync d1-rollback
+.PHONY: help setup browser postgres lint run test test-postgres verify report docs dry-run migrate rollback check-db check-make-vars clean-dev clean d1-pull d1-migrate d1-push d1-sync d1-rollback
 
 # Shortcuts of the old scripts (migrate:sync:dry, migrate:sync, ...):
 #   make dry-run|migrate TARGET=dev|staging|prod USER_ID=... ENTITIES=goal,practice_session
@@ -33,7 +33,7 @@ PROD_BUILD = $(DBT) build --target $(TARGET) --exclude-resource-type unit_test
 # any variable given on the command line that this Makefile does not read is
 # refused (user_id=, USERID=, UID=), and so are the likely misspellings when
 # they come from the environment.
-KNOWN_VARS := TARGET SYNC_DB_PATH SYNC_WORK_DB_PATH USER_ID ENTITIES ENTITY DRY_RUN ALL CONFIRM \
+KNOWN_VARS := TARGET SYNC_DB_PATH SYNC_WORK_DB_PATH USER_ID ENTITIES ENTITY DRY_RUN ALL CONFIRM REPORT \
   D1_DATABASE WRANGLER_CONFIG WRANGLER_ENV D1_REMOTE D1_PERSIST_TO D1_FILE D1_PART_BYTES D1_RETRY_SECONDS SYSTEM_PYTHON
 MISSPELT_VARS := USERID USER_IDS ENTITY_TYPE ENTITY_TYPES ENTITYS DRYRUN SYNC_DB
 COMMAND_LINE_VARS = $(foreach v,$(.VARIABLES),$(if $(filter command line,$(origin $(v))),$(v)))
@@ -101,10 +101,10 @@ $(EXT_DIR)/crypto.so: $(VENV)/.installed
 	cp $(VENV)/lib/python3*/site-packages/sqlite_sqlean/crypto.so $@.tmp
 	mv $@.tmp $@
 
-$(EXT_DIR)/js_json.so: extensions/sqlite/js_json.c extensions/sqlite/row_functions.c $(VENV)/.installed
+$(EXT_DIR)/js_json.so: extensions/sqlite/js_json.c extensions/sqlite/row_functions.c extensions/sqlite/file_functions.c $(VENV)/.installed
 	@test -f /usr/include/sqlite3ext.h || { apt-get update -qq && apt-get install -y -qq libsqlite3-dev; }
 	mkdir -p $(EXT_DIR)
-	gcc -O2 -Wall -Wextra -shared -fPIC -o $@ extensions/sqlite/js_json.c extensions/sqlite/row_functions.c
+	gcc -O2 -Wall -Wextra -shared -fPIC -o $@ extensions/sqlite/js_json.c extensions/sqlite/row_functions.c extensions/sqlite/file_functions.c
 
 # Cloudflare's wrangler, pinned by package-lock.json, for the D1 round trip.
 # Node and npm come from Debian's packages where missing.
@@ -175,6 +175,12 @@ migrate: setup check-db ## the migration: dbt build without unit tests (TARGET, 
 
 rollback: setup check-db ## remove migrated rows (ENTITY or USER_ID, or ALL=1 CONFIRM=1; DRY_RUN=1 counts only; TARGET, SYNC_DB_PATH)
 	args=$$($(PY) scripts/dbt_vars.py --rollback) && $(LOCKED) $(DBT) run-operation rollback_sync_data --target $(TARGET) --args "$$args"
+
+# The run report reads what the runs recorded (migration_runs, the latest
+# run's document diff, conflicts, rejects) and writes one HTML page that
+# opens offline; it changes nothing.
+report: setup check-db ## the run report: history chart, the latest run's document diff, conflicts, rejects, as one offline HTML page (TARGET, SYNC_DB_PATH, REPORT=target/run_report.html)
+	$(PY) scripts/run_report.py --target $(TARGET) --database "$(DB_PATH)" --out "$(or $(REPORT),target/run_report.html)"
 
 verify: setup check-db ## the verification queries, every check with its verdict (TARGET, SYNC_DB_PATH; SQLite only)
 	@if [ "$(TARGET)" = postgres ]; then \

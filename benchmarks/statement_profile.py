@@ -16,6 +16,7 @@ STATEMENT = re.compile(r"\]: On ([^:]+): (.*)$")
 STATUS = re.compile(r"SQL status: \S+ in ([0-9.]+) seconds")
 START = "Running with dbt="
 COMMENT = re.compile(r"/\*.*?\*/")
+STAMP = re.compile(r"(\d\d):(\d\d):(\d\d\.\d+) \[")
 
 
 def label(node, sql_lines):
@@ -42,6 +43,29 @@ def statements(log_path):
         elif node and "[debug]" not in line and "[info" not in line:
             sql.append(line)
     return sorted(found, reverse=True)
+
+
+def span(log_path, first, last):
+    """Seconds from the first line holding `first` to the next holding `last`,
+    in the last invocation in the log (0 when either is missing)."""
+    lines = Path(log_path).read_text(errors="replace").splitlines()
+    begin = max((i for i, line in enumerate(lines) if START in line), default=0)
+    started = None
+    for i, line in enumerate(lines[begin:], begin):
+        if started is None and first in line:
+            # the statement's text follows its "On node:" line with the time
+            started = next(
+                (STAMP.search(lines[j]) for j in range(i, begin - 1, -1) if STAMP.search(lines[j])),
+                None,
+            )
+        elif started is not None and last in line and STAMP.search(line):
+            return seconds_of(STAMP.search(line)) - seconds_of(started)
+    return 0.0
+
+
+def seconds_of(stamp):
+    hours, minutes, seconds = stamp.groups()
+    return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
 
 
 def main():

@@ -87,6 +87,11 @@ echo "running: ${command[*]}" >> "$log"
 DBT_USE_COLORS=False "${command[@]}" 2>&1 \
   | tee -a "$log" | { grep --line-buffered -Ev "$quiet" || true; }
 status=${PIPESTATUS[0]}
+# the page to look at after the run; a report that cannot be written is said,
+# and leaves the run's exit code as dbt gave it
+echo "running: scripts/run_report.py" >> "$log"
+.venv/bin/python scripts/run_report.py --target "$target" --database "$db" \
+  --out "${REPORT:-target/run_report.html}" 2>&1 | tee -a "$log"
 {
   if [ "$status" -ne 0 ] && tail -n 50 "$log" | grep -q "database is locked"; then
     echo "weekly_sync: $db was locked by another writer for longer than the busy timeout; nothing was migrated. Run again when the other writer is done."

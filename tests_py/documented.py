@@ -332,6 +332,7 @@ def date_back_sources(project):
         "requirements.txt",
         "extensions/sqlite/js_json.c",
         "extensions/sqlite/row_functions.c",
+        "extensions/sqlite/file_functions.c",
     ]:
         if (project / name).stat().st_mtime > oldest:
             os.utime(project / name, (oldest, oldest))

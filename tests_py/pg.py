@@ -64,23 +64,27 @@ class PostgresSchema:
         self.execute(f"create schema {self.schema}")
         self.dbt("run-operation", "create_dev_tables", "--vars", "{scratch_database: true}")
 
+    def settings(self):
+        """The SYNC_PG_* variables an operator sets, naming this schema."""
+        settings = server_settings()
+        return {
+            "SYNC_PG_HOST": settings["host"],
+            "SYNC_PG_PORT": settings["port"],
+            "SYNC_PG_USER": settings["user"],
+            "SYNC_PG_PASSWORD": settings["password"],
+            "SYNC_PG_DATABASE": settings["dbname"],
+            "SYNC_PG_SCHEMA": self.schema,
+        }
+
     def dbt(self, *args, expect_ok=True):
         """dbt against this schema (target postgres); logs beside the test."""
-        settings = server_settings()
         return run_dbt(
             self.tmp_path / "pg-placeholder.db",
             *args,
             "--target",
             "postgres",
             expect_ok=expect_ok,
-            env={
-                "SYNC_PG_HOST": settings["host"],
-                "SYNC_PG_PORT": settings["port"],
-                "SYNC_PG_USER": settings["user"],
-                "SYNC_PG_PASSWORD": settings["password"],
-                "SYNC_PG_DATABASE": settings["dbname"],
-                "SYNC_PG_SCHEMA": self.schema,
-            },
+            env=self.settings(),
         )
 
     def execute(self, sql, params=()):

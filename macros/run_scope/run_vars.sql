@@ -45,6 +45,7 @@
     {{ return([
         'busy_timeout_ms',
         'd1_row_limit',
+        'diff_csv',
         'dry_run',
         'dry_run_csv',
         'entity_types',

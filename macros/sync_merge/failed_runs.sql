@@ -86,7 +86,8 @@
         'database or disk is full', 'no space left', 'disk i/o error',
         'unable to open database file', 'file is not a database', 'disk image is malformed'
     ] -%}
-    {%- for line in modules.re.split('[\\r\\n]+', message) -%}
+    {#- a file the run writes beside the database (write_lines) is not the database -#}
+    {%- for line in modules.re.split('[\\r\\n]+', message) if 'could not write the file' not in line -%}
         {%- for sign in signs if sign in line.lower() -%}
             {{ return('the database could not be written (' ~ one_line_error(line) ~ ')') }}
         {%- endfor -%}

@@ -38,6 +38,7 @@
             select count(*) from {{ incoming }}
         {%- endcall %}
         {% do sync_dry_run_report(incoming, features) %}
+        {% do report_document_diff(incoming, true) %}
         {{ return({'relations': [target_relation]}) }}
     {%- endif -%}
 
@@ -62,6 +63,9 @@
     {#- 2. The plan. -#}
     {% do compute_merge_plan(sql) %}
     {% do check_reject_threshold(incoming) %}
+    {#- Before the writes: a diff that cannot be written fails the run with
+        nothing committed. -#}
+    {% do report_document_diff(incoming, false) %}
     {{ run_hooks(pre_hooks, inside_transaction=True) }}
 
     {#- 3. sync_data. -#}

@@ -10,6 +10,7 @@ is what D1 stores, without a wrangler start-up per look.
 
 import hashlib
 import json
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -458,6 +459,14 @@ def test_dry_runs_write_nothing_to_d1(tmp_path, template_db):
     assert not Path(d1.make_env()["D1_FILE"] + ".patch").exists()
     synced = make(d1, "d1-sync", DRY_RUN="1")
     assert "sync_data 54 insert(s)" in synced.stdout
+    # the document diff of both: every row an insert, one group per entity type
+    for proc in (planned, synced):
+        groups = re.findall(r"\n\S* *  (\w+) (\w+) — (\d+) row\(s\), e\.g\. ", proc.stdout)
+        assert sorted(groups) == [
+            ("goal", "insert", "12"),
+            ("logbook_entry", "insert", "30"),
+            ("practice_session", "insert", "12"),
+        ], proc.stdout
     assert "DRY_RUN: nothing pushed" in synced.stdout
     _, after = state(d1, tmp_path / "after.db")
     assert after == before

@@ -9,16 +9,12 @@ in artifacts/docs/ (gitignored).
 import base64
 import copy
 import json
-import shutil
-import subprocess
-import tempfile
 import time
 import urllib.parse
-from pathlib import Path
 
 import pytest
-import websocket
 import yaml
+from browser import Browser
 from conftest import DEFAULT_DEV_DB, PROJECT_DIR, REPO_DIR, copy_project, run_dbt
 
 PROJECT = "sync_data_migration"
@@ -208,92 +204,6 @@ def test_exposure_is_the_api_reading_sync_data(docs):
 
 
 # --- the lineage in a browser -------------------------------------------------
-
-
-class Browser:
-    """Headless Chromium driven over the DevTools protocol (one page)."""
-
-    FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-    # containers give /dev/shm 64 MB, too little for Chromium
-    EXTRA_FLAGS = ["--disable-dev-shm-usage"]
-
-    def __init__(self):
-        executable = shutil.which("chromium")
-        assert executable, "Chromium is missing: apt-get install chromium (make test does it)"
-        self.profile = tempfile.mkdtemp(prefix="chromium-")
-        self.process = subprocess.Popen(
-            [
-                executable,
-                *self.FLAGS,
-                *self.EXTRA_FLAGS,
-                "--remote-debugging-port=0",
-                f"--user-data-dir={self.profile}",
-                "--window-size=1400,1000",
-                "about:blank",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
-            port_file = Path(self.profile) / "DevToolsActivePort"
-            deadline = time.monotonic() + 60
-            while not (port_file.exists() and port_file.read_text().strip()):
-                assert time.monotonic() < deadline, "Chromium did not open its DevTools port"
-                assert self.process.poll() is None, "Chromium exited at start"
-                time.sleep(0.1)
-            port = port_file.read_text().split()[0]
-            targets = json.loads(urlopen_text(f"http://127.0.0.1:{port}/json"))
-            page = next(t for t in targets if t["type"] == "page")
-            self.socket = websocket.create_connection(
-                page["webSocketDebuggerUrl"], suppress_origin=True, timeout=60
-            )
-        except BaseException:
-            self.process.kill()
-            self.process.wait(timeout=30)
-            shutil.rmtree(self.profile, ignore_errors=True)
-            raise
-        self.next_id = 0
-
-    def call(self, method, **params):
-        self.next_id += 1
-        self.socket.send(json.dumps({"id": self.next_id, "method": method, "params": params}))
-        while True:
-            message = json.loads(self.socket.recv())
-            if message.get("id") == self.next_id:
-                assert "error" not in message, message
-                return message["result"]
-
-    def evaluate(self, expression):
-        result = self.call("Runtime.evaluate", expression=expression, returnByValue=True)
-        assert "exceptionDetails" not in result, result
-        return result["result"].get("value")
-
-    def wait_for(self, expression, seconds=60):
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            value = self.evaluate(expression)
-            if value:
-                return value
-            time.sleep(0.25)
-        raise AssertionError(f"timed out waiting for: {expression}")
-
-    def close(self):
-        self.socket.close()
-        self.process.terminate()
-        self.process.wait(timeout=30)
-        shutil.rmtree(self.profile, ignore_errors=True)
-
-
-def urlopen_text(url):
-    import urllib.request
-
-    for _ in range(50):
-        try:
-            with urllib.request.urlopen(url, timeout=5) as response:
-                return response.read().decode()
-        except OSError:
-            time.sleep(0.1)
-    raise AssertionError(f"no answer from {url}")
 
 
 # The drawn graph: cytoscape keeps its instance on its container element.

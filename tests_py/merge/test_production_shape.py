@@ -62,6 +62,20 @@ class Target:
             return run_dbt(self.path, *args, "--target", "prod", expect_ok=expect_ok)
         return self.pg.dbt(*args, expect_ok=expect_ok)
 
+    def make_or_dbt(self, make_target, *dbt_args):
+        """The make target on SQLite (make reads SQLite files), else dbt."""
+        if self.engine == "postgres":
+            return self.dbt(*dbt_args)
+        proc = subprocess.run(
+            ["make", make_target, "TARGET=prod", f"SYNC_DB_PATH={self.path}"],
+            cwd=PROJECT_DIR,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        return proc
+
     def _sql(self, sql):
         prefix = "main." if self.engine == "sqlite" else f"{self.schema}."
         sql = sql.replace("{t}", prefix)
@@ -860,6 +874,88 @@ def script_document(entity_type, row, contract_data):
     return js_stringify(document)
 
 
+def json_equal(left, right):
+    """Equal as JSON values: a number's spelling and an object's key order
+    aside, but true is not 1."""
+    if isinstance(left, dict) and isinstance(right, dict):
+        return left.keys() == right.keys() and all(json_equal(left[k], right[k]) for k in left)
+    if isinstance(left, list) and isinstance(right, list):
+        return len(left) == len(right) and all(map(json_equal, left, right))
+    if isinstance(left, bool) or isinstance(right, bool):
+        return left is right
+    numbers = (int, float)
+    if isinstance(left, numbers) and isinstance(right, numbers):
+        return left == right
+    return type(left) is type(right) and left == right
+
+
+def changed_fields(before, after):
+    """The top-level fields whose values differ, sorted by bytes."""
+    old, new = json.loads(before), json.loads(after)
+    return sorted(
+        (
+            k
+            for k in old.keys() | new.keys()
+            if k not in old or k not in new or not json_equal(old[k], new[k])
+        ),
+        key=lambda k: k.encode(),
+    )
+
+
+def diff_lines():
+    """The last run's document diff (target/run_diff.csv), without run ids,
+    every value parsed as JSON."""
+    import csv
+
+    with open(PROJECT_DIR / "target" / "run_diff.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len({row.pop("run_id") for row in rows}) <= 1
+    for row in rows:
+        for side in ("before_value", "after_value"):
+            row[side] = json.loads(row[side]) if row[side] else None
+    return sorted(rows, key=lambda r: (r["entity_type"], r["entity_id"], r["field"]))
+
+
+def expected_diff(before, after):
+    """The diff lines of what a run wrote, from the snapshots around it."""
+    kinds = {(c["entity_type"], c["entity_id"]): c["kind"] for c in after["conflicts"]}
+    lines = []
+    for key, row in after["sync_data"].items():
+        old = before["sync_data"].get(key)
+        if old == row:
+            continue
+        if old is None:
+            action, fields = "insert", []
+        elif row["deleted_at"] and not old["deleted_at"]:
+            action, fields = "tombstone", []
+        else:
+            action = "revive" if old["deleted_at"] else "update"
+            fields = changed_fields(old["data"], row["data"])
+        label = " + ".join(fields) or (
+            "(same values, other bytes)" if old and old["data"] != row["data"] else ""
+        )
+        common = {
+            "entity_type": key[0],
+            "action": action,
+            "conflict_kind": kinds.get(key, ""),
+            "changed_fields": label,
+            "user_id": row["user_id"],
+            "entity_id": key[1],
+        }
+        if not fields:
+            lines.append({**common, "field": "", "before_value": None, "after_value": None})
+        for field in fields:
+            lines.append(
+                {
+                    **common,
+                    "field": field,
+                    "before_value": json.loads(old["data"]).get(field),
+                    "after_value": json.loads(row["data"]).get(field),
+                }
+            )
+    return sorted(lines, key=lambda r: (r["entity_type"], r["entity_id"], r["field"]))
+
+
 def history_as_text(target):
     """The script's two README queries, every value as text."""
     out = {}
@@ -933,18 +1029,34 @@ def test_cutover_from_the_script_adopts_its_rows_and_keeps_its_history(
         history_before = history_as_text(target)
         before = target.snapshot()
 
-        if engine == "sqlite":
-            proc = subprocess.run(
-                ["make", "migrate", "TARGET=prod", f"SYNC_DB_PATH={target.path}"],
-                cwd=PROJECT_DIR,
-                capture_output=True,
-                text=True,
-                timeout=600,
-            )
-            assert proc.returncode == 0, proc.stdout + proc.stderr
-        else:
-            target.dbt(*BUILD)
+        # the dry run's diff: the rewritten fields of the script's sessions,
+        # the rows its pagination missed, and nothing else
+        proc = target.make_or_dbt("dry-run", "run", "--vars", "{dry_run: true}")
+        planned = diff_lines()
+        assert target.snapshot() == before
+        rewritten = {}
+        for key in differs:
+            fields = " + ".join(changed_fields(script[key], verdicts[key]["data"]))
+            rewritten[fields] = rewritten.get(fields, 0) + 1
+        assert rewritten and all(
+            set(label.split(" + ")) <= {"startedAt", "completedAt", "accuracyPercentage"}
+            for label in rewritten
+        )
+        for label, count in rewritten.items():
+            assert (
+                f"  practice_session update (conflict unknown_origin): {label} — {count} row(s), e.g."
+                in proc.stdout
+            ), proc.stdout
+        assert {(line["action"], line["entity_type"], line["entity_id"]) for line in planned} == {
+            ("insert", *key) for key in missing
+        } | {("update", *key) for key in differs}
+
+        target.make_or_dbt("migrate", *BUILD)
         after = target.snapshot()
+        # the real run's diff is what it wrote, and what the dry run planned
+        written = diff_lines()
+        assert written == expected_diff(before, after)
+        assert written == planned
 
         for key in migratable:
             row = after["sync_data"][key]

@@ -156,11 +156,12 @@ def test_every_filter_form_migrates_exactly_its_scope(production_like, form):
 
 
 def weekly_job(db, log):
-    """scripts/weekly_sync.sh on the prod target, as cron runs it."""
+    """scripts/weekly_sync.sh on the prod target, as cron runs it, its run
+    report beside the log."""
     return subprocess.run(
         ["scripts/weekly_sync.sh", "prod", str(log)],
         cwd=PROJECT_DIR,
-        env=dbt_env(db),
+        env=dbt_env(db, REPORT=Path(log).with_name("run_report.html")),
         capture_output=True,
         text=True,
         timeout=600,
@@ -187,6 +188,9 @@ def test_weekly_job_passes_with_api_rows_and_prints_the_summary(production_like,
     # the terminal gets the story, the log gets everything
     assert " START " not in proc.stdout and " START " in log.read_text()
     assert "unit_test" in log.read_text()  # the command it ran excludes them
+    report = tmp_path / "run_report.html"
+    assert f"run report: {report}" in proc.stdout
+    assert "sync_data migration report: prod" in report.read_text()
     assert UNIT_TEST not in log.read_text()
 
 
@@ -240,7 +244,7 @@ def test_unknown_var_is_an_error_that_lists_the_known_ones(production_like):
         proc = run_dbt(production_like, "build", "--vars", bad, expect_ok=False)
         assert "Unknown var(s) in --vars" in proc.stdout
         assert (
-            "busy_timeout_ms, d1_row_limit, dry_run, dry_run_csv, entity_types, on_conflict,"
+            "busy_timeout_ms, d1_row_limit, diff_csv, dry_run, dry_run_csv, entity_types, on_conflict,"
             " reject_threshold, scratch_database, user_id" in proc.stdout
         )
         assert file_digest(production_like) == before

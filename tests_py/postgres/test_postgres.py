@@ -6,13 +6,23 @@ detection, dry run, history, rejects, rollback, verification) on a server.
 import hashlib
 import json
 import random
+import re
 import sqlite3
+import subprocess
 import time
 
 import contract_rows as contract
 import psycopg2
 import pytest
-from conftest import ENTITY_TABLES, fetch_sync_data, insert_rows, oracle_for_database, run_dbt
+from conftest import (
+    ENTITY_TABLES,
+    PROJECT_DIR,
+    dbt_env,
+    fetch_sync_data,
+    insert_rows,
+    oracle_for_database,
+    run_dbt,
+)
 from json_texts import INVALID, javascript_answers, random_texts
 from pg import PostgresSchema, mirror_backend, server_settings
 
@@ -152,6 +162,26 @@ def test_rerun_change_detection_and_history_on_postgres(db, pg):
     assert after[("goal", "g_a")]["version"] == 2
     assert json.loads(after[("goal", "g_a")]["data"])["title"] == "Two thirds"
     assert after[("goal", "g_a")]["id"] == first[("goal", "g_a")]["id"]
+    # the run report reads the schema's history and the last run's diff
+    out = pg.tmp_path / "report.html"
+    before = pg.sync_data()
+    proc = subprocess.run(
+        ["make", "report", "TARGET=postgres", f"REPORT={out}"],
+        cwd=PROJECT_DIR,
+        env=dbt_env(pg.tmp_path / "pg-placeholder.db", **pg.settings()),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    page = out.read_text()
+    assert len(re.findall(r"<tr><td><code>[0-9a-f-]{36}</code>", page)) == 3
+    assert f"PostgreSQL schema {pg.schema}" in page
+    assert (
+        "<code>g_a</code> title: <code>&#34;Third&#34;</code> → <code>&#34;Two thirds&#34;</code>"
+        in page
+    )
+    assert pg.sync_data() == before
 
 
 def test_dry_run_and_rollback_on_postgres(db, pg):
