@@ -21,7 +21,9 @@ dbt-sqlite holds the database paths, so every new SYNC_DB_PATH (staging then
 prod, a benchmark's copy, a test's scratch file) cost a full parse, 3 to 5 s.
 The paths are read only when a connection opens or a hook runs, never while
 the project is parsed, so the launcher leaves them out of that key
-(keep_parse_across_paths).
+(keep_parse_across_paths). The same for the command line's vars: dbt
+reparses everything when they change, in case a var decides a ref or a
+config, and none does here.
 """
 
 import importlib.util
@@ -128,11 +130,18 @@ def refuse_unreadable_database(args, root):
 
 
 def keep_parse_across_paths():
-    """Partial parsing stays valid when only the database paths change.
+    """Partial parsing stays valid when only the database paths or the vars
+    given on the command line change.
 
     dbt-core hashes credentials.connection_info() into the parsed manifest's
     profile_hash; dbt-sqlite lists schemas_and_paths and schema_directory in
     it. Only that hash leaves them out: `dbt debug` still prints every key.
+    It also hashes the command line's vars into vars_hash, since a var could
+    change what a model refs or how it is configured. In this project no var
+    does (test_no_ref_or_config_depends_on_a_var parses the project under
+    every var and compares the dependencies and configs), so a run with
+    other vars keeps the parsed project; the target stays in the hash, since
+    seeds and unit tests are enabled by it.
     """
     try:
         from dbt.adapters.sqlite.connections import SQLiteCredentials
@@ -148,10 +157,13 @@ def keep_parse_across_paths():
             for key in shown(credentials)
             if key not in ("schemas_and_paths", "schema_directory")
         ]
+        cli_vars = self.root_project.cli_vars
+        self.root_project.cli_vars = {}
         try:
             return build(self)
         finally:
             SQLiteCredentials._connection_keys = shown
+            self.root_project.cli_vars = cli_vars
 
     ManifestLoader.build_manifest_state_check = build_without_paths
 

@@ -297,6 +297,8 @@ def render(target, database, diff_path):
         diff_path=str(diff_path),
         diff_run=diff_run,
         diff_is_dry=diff_run is not None and diff_run not in recorded,
+        # a failed run's transaction wrote nothing of what its diff lists
+        diff_failed=any(run["run_id"] == diff_run and "failed" in run["status"] for run in history),
         groups=groups,
         conflict_total=conflict_total,
         conflicts=[

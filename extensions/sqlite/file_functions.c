@@ -6,10 +6,13 @@
  * the rows reach it, to a file, each followed by a newline, and returns how
  * many it wrote. It streams: a run's document diff of millions of lines
  * never sits in memory, and no line passes through Python (dbt's agate
- * tables cost seconds per 100,000 rows). The lines go to path + ".partial",
- * renamed over path at the end, so a failure (a read-only folder, a full
- * disk) leaves the previous file whole and fails the statement with the
- * path and the system's reason. A NULL line is skipped.
+ * tables cost seconds per 100,000 rows). The lines go to path + ".partial".
+ * A NULL line says the lines are complete, and must come last: only then is
+ * the file renamed over path. SQLite also finishes an aggregate whose
+ * statement failed or was interrupted part-way; without the end, the
+ * partial file is removed and the previous file stays whole. A failure (a
+ * read-only folder, a full disk) fails the statement with the path and the
+ * system's reason.
  */
 #include <sqlite3ext.h>
 SQLITE_EXTENSION_INIT3
@@ -23,6 +26,7 @@ typedef struct {
     char *path;
     sqlite3_int64 lines;
     int error;          /* errno of the first failure, 0 while all is well */
+    int complete;       /* the NULL line that ends the lines has come */
     const char *doing;  /* what failed: "open", "write" */
 } LineWriter;
 
@@ -55,7 +59,15 @@ static void write_lines_step(sqlite3_context *ctx, int argc, sqlite3_value **arg
             return;
         }
     }
-    if (sqlite3_value_type(argv[1]) == SQLITE_NULL) return;
+    if (sqlite3_value_type(argv[1]) == SQLITE_NULL) {
+        w->complete = 1;
+        return;
+    }
+    if (w->complete) {
+        errno = EINVAL;
+        fail(w, "write after the end");
+        return;
+    }
     const unsigned char *line = sqlite3_value_text(argv[1]);
     int n = sqlite3_value_bytes(argv[1]);
     errno = 0;
@@ -77,6 +89,16 @@ static void write_lines_final(sqlite3_context *ctx) {
         errno = 0;
         if (fclose(w->out) != 0) fail(w, "write");
         w->out = NULL;
+    }
+    if (!w->error && !w->complete) {
+        /* the statement ended before its last line: nothing replaces path */
+        remove(partial);
+        sqlite3_result_error(ctx, "write_lines: the lines ended without their end (a NULL line)",
+                             -1);
+        sqlite3_free(partial);
+        sqlite3_free(w->path);
+        w->path = NULL;
+        return;
     }
     if (!w->error) {
         errno = 0;

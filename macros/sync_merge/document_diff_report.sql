@@ -111,6 +111,9 @@
             union all
             select {{ line }} as line
             from (select {{ inserted }} from {{ incoming }} where sync_action = 'insert')
+            {#- the end: only now does the file replace the previous one #}
+            union all
+            select null as line
         ) as lines
     {%- endcall %}
 {%- endmacro %}

@@ -6,6 +6,7 @@ entries and goals) and for its own types.
 """
 
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -454,22 +455,77 @@ def test_a_dev_database_other_than_the_default_gets_no_sample_rows(db):
 def test_a_new_database_path_keeps_partial_parsing(template_db, tmp_path):
     """Issue 17: the launcher leaves the database paths out of dbt's parse key,
     so staging then prod, or any new file, costs no full parse; the run still
-    writes the file it was given."""
+    writes the file it was given. Issue 25: the command line's vars too, and
+    the run still reads the vars it was given."""
     target = tmp_path / "dbt-target"
     logs = tmp_path / "logs"
     paths = [tmp_path / "first.db", tmp_path / "second.db"]
     outputs = []
-    for path in paths:
+    for path, args in zip(paths, [[], ["--vars", "{user_id: u_1}"]], strict=True):
         shutil.copy(template_db, path)
         shutil.rmtree(logs, ignore_errors=True)
-        run_dbt(path, "run", "--target", "prod", env={"DBT_TARGET_PATH": target})
+        run_dbt(path, "run", "--target", "prod", *args, env={"DBT_TARGET_PATH": target})
         outputs.append((logs / "dbt.log").read_text())
     assert "Partial parsing enabled" not in outputs[0]
     assert "Partial parsing enabled, no changes found, skipping parsing" in outputs[1]
     assert "Unable to do partial parsing" not in outputs[1]
+    filters = []
     for path in paths:
         with sqlite3.connect(path) as conn:
-            assert conn.execute("select count(*) from migration_runs").fetchone()[0] == 3
+            filters.append(
+                conn.execute("select distinct user_id_filter from migration_runs").fetchall()
+            )
+    assert filters == [[(None,)], [("u_1",)]]
+
+
+# Every var the project reads, set away from its default at least once.
+VAR_SETS = [
+    {},
+    {"dry_run": True, "dry_run_csv": "/tmp/plan.csv", "diff_csv": "/tmp/diff.csv"},
+    {"entity_types": ["goal"], "user_id": "u_1"},
+    {
+        "on_conflict": "api_wins",
+        "reject_threshold": 5,
+        "d1_row_limit": 1000,
+        "busy_timeout_ms": 5,
+        "scratch_database": True,
+    },
+]
+
+
+def test_no_ref_or_config_depends_on_a_var(db, tmp_path):
+    """The launcher keeps dbt's parsed project across runs with other vars:
+    that is right only while what dbt parses (each node's refs and sources,
+    its config) is the same under every var. A ref under a var condition
+    (reconciles_with_source once had one under dry_run) fails this."""
+    parsed = []
+    for i, vars_ in enumerate(VAR_SETS):
+        target = tmp_path / f"target-{i}"
+        run_dbt(
+            db,
+            "parse",
+            "--no-partial-parse",
+            "--vars",
+            json.dumps(vars_),
+            env={"DBT_TARGET_PATH": target},
+        )
+        manifest = json.loads((target / "manifest.json").read_text())
+        parsed.append(
+            {
+                node_id: (sorted(node["depends_on"].get("nodes", [])), node["config"])
+                for node_id, node in {**manifest["nodes"], **manifest["unit_tests"]}.items()
+            }
+        )
+    assert len(parsed[0]) > 80
+    for vars_, other in zip(VAR_SETS[1:], parsed[1:], strict=True):
+        changed = sorted(
+            k for k in parsed[0].keys() | other.keys() if parsed[0].get(k) != other.get(k)
+        )
+        assert changed == [], f"under {vars_}"
+    import yaml
+
+    project = yaml.safe_load((PROJECT_DIR / "dbt_project.yml").read_text())
+    assert set().union(*VAR_SETS) == set(project["vars"])
 
 
 @pytest.mark.parametrize("state", ["empty", "migrated"])

@@ -255,3 +255,54 @@ def test_a_diff_file_that_cannot_be_written_fails_the_run_before_it_writes(
         "goal update (conflict unknown_origin): (document is not JSON) — 1 row(s), e.g. g_a"
         in proc.stdout
     )
+
+
+def test_the_diff_compares_fields_as_json_values(production_like, tmp_path):
+    """Key order and a number's spelling are no change, a key holding a
+    double quote is a field like any other, and a document that is not an
+    object is its own group. The API rewrote three goals the ledger forgot;
+    the dry run's diff says what the backend's documents would change."""
+    run_dbt(production_like, *BUILD)
+    with sqlite3.connect(production_like) as conn:
+        documents = dict(
+            conn.execute("select entity_id, data from sync_data where entity_type = 'goal'")
+        )
+        reordered = json.loads(documents["g_a"])
+        text = json.dumps(dict(reversed(list(reordered.items()))), separators=(",", ":"))
+        text = text.replace('"progress":33.333333333333336', '"progress":3.3333333333333336e1')
+        assert "3.3333333333333336e1" in text
+        extra = json.loads(documents["g_b"])
+        extra['say"hi'] = [1, {"a": True}]
+        extra["title"] = "Renamed"
+        rewritten = {
+            "g_a": text,
+            "g_b": json.dumps(extra, separators=(",", ":")),
+            "g_c": "[1]",
+        }
+        for entity_id, data in rewritten.items():
+            conn.execute(
+                "update sync_data set data = ?, checksum = ? where entity_type = 'goal'"
+                " and entity_id = ?",
+                (data, hashlib.sha256(data.encode()).hexdigest(), entity_id),
+            )
+            conn.execute(
+                "delete from migration_ledger where entity_type = 'goal' and entity_id = ?",
+                (entity_id,),
+            )
+    diff = tmp_path / "diff.csv"
+    proc = run_dbt(
+        production_like, "run", "--vars", json.dumps({"dry_run": True, "diff_csv": str(diff)})
+    )
+    with open(diff, newline="") as f:
+        lines = [
+            (r["entity_id"], r["changed_fields"], r["field"], r["before_value"], r["after_value"])
+            for r in csv.DictReader(f)
+        ]
+    title = json.dumps(json.loads(documents["g_b"])["title"])
+    assert lines == [
+        ("g_c", "(document is not an object)", "", "", ""),
+        ("g_a", "(same values, other bytes)", "", "", ""),
+        ("g_b", 'say"hi + title', 'say"hi', '[1,{"a":true}]', ""),
+        ("g_b", 'say"hi + title', "title", '"Renamed"', title),
+    ]
+    assert 'g_b say"hi [1,{"a":true}] → (absent), title "Renamed" → ' + title in proc.stdout
