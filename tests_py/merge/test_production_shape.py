@@ -1026,6 +1026,11 @@ def test_cutover_from_the_script_adopts_its_rows_and_keeps_its_history(
         assert written
         differs = {key for key, data in script.items() if data != verdicts[key]["data"]}
         assert differs and all(key[0] == "practice_session" for key in differs)
+        # the backend deleted one of the script's goals since: a tombstone
+        deleted = next(key for key in sorted(script) if key[0] == "goal")
+        target.execute(
+            "update {t}goals set deleted_at = '2024-02-01 10:00:00' where id = ?", (deleted[1],)
+        )
         history_before = history_as_text(target)
         before = target.snapshot()
 
@@ -1049,7 +1054,8 @@ def test_cutover_from_the_script_adopts_its_rows_and_keeps_its_history(
             ), proc.stdout
         assert {(line["action"], line["entity_type"], line["entity_id"]) for line in planned} == {
             ("insert", *key) for key in missing
-        } | {("update", *key) for key in differs}
+        } | {("update", *key) for key in differs} | {("tombstone", *deleted)}
+        assert f"  goal tombstone — 1 row(s), e.g. {deleted[1]}\n" in proc.stdout
 
         target.make_or_dbt("migrate", *BUILD)
         after = target.snapshot()
@@ -1068,12 +1074,15 @@ def test_cutover_from_the_script_adopts_its_rows_and_keeps_its_history(
                 assert row["version"] == 1 and row["seq"] > len(migratable)
             elif key in differs:
                 assert row["version"] == 2 and row["seq"] > len(migratable)
+            elif key == deleted:
+                assert row["version"] == 2 and row["deleted_at"] is not None
             else:
                 assert row == before["sync_data"][key]
         counts = {r["entity_type"]: r for r in after["runs"]}
         assert sum(r["adopted_count"] for r in counts.values()) == len(script) - len(differs)
         assert sum(r["inserted_count"] for r in counts.values()) == len(missing)
         assert sum(r["updated_count"] for r in counts.values()) == len(differs)
+        assert sum(r["tombstoned_count"] for r in counts.values()) == 1
         assert sum(r["conflict_count"] for r in counts.values()) == len(differs)
         assert {c["kind"] for c in after["conflicts"]} == {"unknown_origin"}
         # the script's README queries read its history as it was, and this run too
