@@ -14,26 +14,42 @@
     {{ return(adapter.dispatch('document_field_changes')(rows)) }}
 {%- endmacro %}
 
-{#- Every node of each document (json_tree), given to its top-level field by
-    path prefix, both sides stacked: a node path found other than once on a
-    side, or with another kind or value, changes its field. Fields are not
-    looked up by path: SQLite 3.40 cannot read a path whose key holds a
-    double quote. Numbers compare as doubles, as JavaScript reads them. -#}
+{#- The top-level fields of both sides (json_each), stacked and grouped by
+    key: a field found other than once on a side (absent, or a duplicate
+    key), of another kind, or with another value changes. Only a container
+    whose text differs is walked node by node (json_tree of its own text),
+    since key order inside it is no change. Fields are never looked up by a
+    path: SQLite 3.40 cannot read one whose key holds a double quote.
+    Numbers compare as doubles, as JavaScript reads them. -#}
 {% macro sqlite__document_field_changes(rows) -%}
+    {%- set number = "('integer', 'real')" -%}
     select
-        changed.user_id,
-        changed.entity_type,
-        changed.entity_id,
-        changed.field,
-        {{ sqlite_field_json('documents.before_data', 'changed.field_path') }} as before_value,
-        {{ sqlite_field_json('documents.after_data', 'changed.field_path') }} as after_value
+        fields.user_id,
+        fields.entity_type,
+        fields.entity_id,
+        fields.field,
+        {{ sqlite_field_json('documents.before_data', 'fields.field_path') }} as before_value,
+        {{ sqlite_field_json('documents.after_data', 'fields.field_path') }} as after_value
     from (
-        select distinct
-            nodes.user_id,
-            nodes.entity_type,
-            nodes.entity_id,
-            max(nodes.field) as field,
-            max(nodes.field_path) as field_path
+        select
+            tops.user_id,
+            tops.entity_type,
+            tops.entity_id,
+            tops.field,
+            max(tops.field_path) as field_path,
+            max(case when tops.side = 0 then tops.compared end) as before_compared,
+            max(case when tops.side = 1 then tops.compared end) as after_compared,
+            case
+                when
+                    sum(tops.side = 0) != 1
+                    or sum(tops.side = 1) != 1
+                    or min(tops.kind) != max(tops.kind)
+                    then 1
+                when min(tops.compared) = max(tops.compared) or max(tops.compared) is null
+                    then 0
+                when min(tops.kind) in ('object', 'array') then null
+                else 1
+            end as changed
         from (
             {%- for side in ['before_data', 'after_data'] %}
             select
@@ -43,44 +59,56 @@
                 {{ loop.index0 }} as side,
                 top.key as field,
                 top.fullkey as field_path,
-                node.fullkey as node_path,
+                case when top.type in {{ number }} then 'number' else top.type end as kind,
                 case
-                    when node.type in ('integer', 'real') then 'number'
-                    else node.type
-                end as kind,
-                case
-                    when node.type in ('integer', 'real') then cast(node.atom as real)
-                    else node.atom
-                end as atom
-            from {{ rows }},
-                json_each({{ rows }}.{{ side }}) as top,
-                json_tree({{ rows }}.{{ side }}) as node
-            where
-                {{ rows }}.comparison = 'fields'
-                and (
-                    node.fullkey = top.fullkey
-                    or (
-                        substr(node.fullkey, 1, length(top.fullkey)) = top.fullkey
-                        and substr(node.fullkey, length(top.fullkey) + 1, 1) in ('.', '[')
-                    )
-                )
+                    when top.type in {{ number }} then cast(top.atom as real)
+                    else top.value
+                end as compared
+            from {{ rows }}, json_each({{ rows }}.{{ side }}) as top
+            where {{ rows }}.comparison = 'fields'
             {%- if not loop.last %}
             union all
             {%- endif %}
             {%- endfor %}
-        ) as nodes
-        group by nodes.user_id, nodes.entity_type, nodes.entity_id, nodes.node_path
-        having
-            sum(nodes.side = 0) != 1
-            or sum(nodes.side = 1) != 1
-            or min(nodes.kind) != max(nodes.kind)
-            or min(nodes.atom) != max(nodes.atom)
-    ) as changed
+        ) as tops
+        group by tops.user_id, tops.entity_type, tops.entity_id, tops.field
+    ) as fields
     inner join {{ rows }} as documents
         on
-            changed.user_id = documents.user_id
-            and changed.entity_type = documents.entity_type
-            and changed.entity_id = documents.entity_id
+            fields.user_id = documents.user_id
+            and fields.entity_type = documents.entity_type
+            and fields.entity_id = documents.entity_id
+    where
+        fields.changed = 1
+        or (
+            fields.changed is null
+            and exists (
+                select 1
+                from (
+                    {%- for side in ['before_compared', 'after_compared'] %}
+                    select
+                        node.fullkey as node_path,
+                        {{ loop.index0 }} as side,
+                        case when node.type in {{ number }} then 'number' else node.type end
+                        as kind,
+                        case
+                            when node.type in {{ number }} then cast(node.atom as real)
+                            else node.atom
+                        end as atom
+                    from json_tree(fields.{{ side }}) as node
+                    {%- if not loop.last %}
+                    union all
+                    {%- endif %}
+                    {%- endfor %}
+                ) as nodes
+                group by nodes.node_path
+                having
+                    sum(nodes.side = 0) != 1
+                    or sum(nodes.side = 1) != 1
+                    or min(nodes.kind) != max(nodes.kind)
+                    or min(nodes.atom) != max(nodes.atom)
+            )
+        )
 {%- endmacro %}
 
 {#- A top-level field's JSON text, found by its json_each path (the last of

@@ -279,15 +279,25 @@ def test_the_diff_compares_fields_as_json_values(production_like, tmp_path):
             "g_b": json.dumps(extra, separators=(",", ":")),
             "g_c": "[1]",
         }
-        for entity_id, data in rewritten.items():
+        # inside a nested object too: keys reversed, a number respelt
+        (entry,) = conn.execute(
+            "select data from sync_data where entity_type = 'logbook_entry' and entity_id = 'le_c'"
+        ).fetchone()
+        nested = json.loads(entry)
+        nested["pieces"][0] = dict(reversed(list(nested["pieces"][0].items())))
+        respelt = json.dumps(nested, separators=(",", ":")).replace('"tempo":96,', '"tempo":96.0,')
+        assert '"tempo":96.0,' in respelt
+        rewritten = {("goal", k): v for k, v in rewritten.items()}
+        rewritten[("logbook_entry", "le_c")] = respelt
+        for (entity_type, entity_id), data in rewritten.items():
             conn.execute(
-                "update sync_data set data = ?, checksum = ? where entity_type = 'goal'"
+                "update sync_data set data = ?, checksum = ? where entity_type = ?"
                 " and entity_id = ?",
-                (data, hashlib.sha256(data.encode()).hexdigest(), entity_id),
+                (data, hashlib.sha256(data.encode()).hexdigest(), entity_type, entity_id),
             )
             conn.execute(
-                "delete from migration_ledger where entity_type = 'goal' and entity_id = ?",
-                (entity_id,),
+                "delete from migration_ledger where entity_type = ? and entity_id = ?",
+                (entity_type, entity_id),
             )
     diff = tmp_path / "diff.csv"
     proc = run_dbt(
@@ -304,5 +314,6 @@ def test_the_diff_compares_fields_as_json_values(production_like, tmp_path):
         ("g_a", "(same values, other bytes)", "", "", ""),
         ("g_b", 'say"hi + title', 'say"hi', '[1,{"a":true}]', ""),
         ("g_b", 'say"hi + title', "title", '"Renamed"', title),
+        ("le_c", "(same values, other bytes)", "", "", ""),
     ]
     assert 'g_b say"hi [1,{"a":true}] → (absent), title "Renamed" → ' + title in proc.stdout
