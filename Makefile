@@ -16,6 +16,7 @@ export DO_NOT_TRACK := 1
 
 # Shortcuts of the old scripts (migrate:sync:dry, migrate:sync, ...):
 #   make dry-run|migrate TARGET=dev|staging|prod USER_ID=... ENTITIES=goal,practice_session
+#   make migrate COMPARE=changed   (only the keys that may have changed since the last run)
 #   make rollback ENTITY=goal|USER_ID=...|ALL=1 CONFIRM=1 [DRY_RUN=1]
 # Given on the command line or in the environment, these reach the recipes'
 # environment as they are (make passes exactly those); nothing is exported
@@ -33,7 +34,7 @@ PROD_BUILD = $(DBT) build --target $(TARGET) --exclude-resource-type unit_test
 # any variable given on the command line that this Makefile does not read is
 # refused (user_id=, USERID=, UID=), and so are the likely misspellings when
 # they come from the environment.
-KNOWN_VARS := TARGET SYNC_DB_PATH SYNC_WORK_DB_PATH USER_ID ENTITIES ENTITY DRY_RUN ALL CONFIRM REPORT \
+KNOWN_VARS := TARGET SYNC_DB_PATH SYNC_WORK_DB_PATH USER_ID ENTITIES ENTITY DRY_RUN COMPARE ALL CONFIRM REPORT \
   D1_DATABASE WRANGLER_CONFIG WRANGLER_ENV D1_REMOTE D1_PERSIST_TO D1_FILE D1_PART_BYTES D1_RETRY_SECONDS SYSTEM_PYTHON
 MISSPELT_VARS := USERID USER_IDS ENTITY_TYPE ENTITY_TYPES ENTITYS DRYRUN SYNC_DB
 COMMAND_LINE_VARS = $(foreach v,$(.VARIABLES),$(if $(filter command line,$(origin $(v))),$(v)))
@@ -170,7 +171,7 @@ check-db: check-make-vars ## refuse a SYNC_DB_PATH that names no database (TARGE
 dry-run: setup check-db ## what a migration would write, writing nothing (TARGET, SYNC_DB_PATH, USER_ID, ENTITIES or ENTITY)
 	vars=$$(DRY_RUN=1 $(PY) scripts/dbt_vars.py) && $(LOCKED) $(DBT) run --target $(TARGET) --vars "$$vars"
 
-migrate: setup check-db ## the migration: dbt build without unit tests (TARGET, SYNC_DB_PATH, USER_ID, ENTITIES or ENTITY)
+migrate: setup check-db ## the migration: dbt build without unit tests (TARGET, SYNC_DB_PATH, USER_ID, ENTITIES or ENTITY, COMPARE=changed)
 	vars=$$($(PY) scripts/dbt_vars.py) && $(LOCKED) $(PROD_BUILD) --vars "$$vars"
 
 rollback: setup check-db ## remove migrated rows (ENTITY or USER_ID, or ALL=1 CONFIRM=1; DRY_RUN=1 counts only; TARGET, SYNC_DB_PATH)

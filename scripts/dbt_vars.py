@@ -1,7 +1,7 @@
 """Print dbt --vars, or rollback's --args, (JSON, which is YAML) from the Makefile's variables.
 
-USER_ID, ENTITIES (comma-separated) or ENTITY, DRY_RUN, and for rollback ALL
-and CONFIRM come from the environment, so that a user id with quotes in it
+USER_ID, ENTITIES (comma-separated) or ENTITY, DRY_RUN, COMPARE (all or
+changed), and for rollback ALL and CONFIRM come from the environment, so that a user id with quotes in it
 stays data all the way to dbt.
 
     scripts/dbt_vars.py              the vars of make migrate / make dry-run
@@ -84,6 +84,14 @@ def run_vars(environ, rollback=False, dry_run=None):
         dbt_vars["entity_types"] = chosen
     if flag(environ, "DRY_RUN") if dry_run is None else dry_run:
         dbt_vars["dry_run"] = True
+    if not rollback and "COMPARE" in environ:
+        compare = environ["COMPARE"].strip().lower()
+        if compare not in ("all", "changed"):
+            raise RefusedVars(
+                f"COMPARE={environ['COMPARE']} is neither all (every key, the default) nor"
+                " changed (the keys that may have changed since the last run); nothing was run."
+            )
+        dbt_vars["compare"] = compare
     return dbt_vars
 
 

@@ -112,6 +112,9 @@ changed as (
     the merge reads it alone: a key the ledger names and the cache does not
     is gone. A soft-deleted row stays, with backend_deleted 1. An
     uncorrelated `not in`: the backend's keys are read once into an index.
+    The forgotten keys are kept in sync_merge_gone with a build number, so
+    that a narrowed merge (merge_narrowing.sql) compares them; a key back in
+    the cache leaves it first, its new row being the newer mark.
 #}
 {% macro forget_gone_documents(table_name) -%}
     {%- set live_columns = [] -%}
@@ -119,14 +122,33 @@ changed as (
         {%- do live_columns.append('live.' ~ column) -%}
     {%- endfor -%}
     {%- set entity_type = entity_type_of(table_name) -%}
+    {%- set gone = merge_work_relation('sync_merge_gone') -%}
+    {%- if execute -%}
+        {%- do run_query(
+            'delete from ' ~ gone ~ ' where entity_type = ' ~ sql_string(entity_type)
+            ~ ' and entity_key in (select entity_key from ' ~ this ~ ')') -%}
+        {%- call statement('remember_gone_documents') -%}
+            insert into {{ gone }} (entity_type, entity_key, built_in)
+            select
+                {{ sql_string(entity_type) }},
+                forgotten.entity_key,
+                {{ next_cache_build(entity_type, true) }}
+            from {{ this }} as forgotten
+            where
+                {{ in_run_scope(entity_type, 'forgotten.user_id') }}
+                and forgotten.entity_key not in (
+                    select {{ entity_key('live.id', live_columns) }}
+                    from {{ source('backend', table_name) }} as live
+                    where {{ in_run_scope(entity_type, 'live.user_id') }}
+                )
+        {%- endcall -%}
+    {%- endif -%}
     delete from {{ this }}
-    where
-        {{ in_run_scope(entity_type, this.identifier ~ '.user_id') }}
-        and entity_key not in (
-            select {{ entity_key('live.id', live_columns) }}
-            from {{ source('backend', table_name) }} as live
-            where {{ in_run_scope(entity_type, 'live.user_id') }}
-        )
+    where entity_key in (
+        select gone.entity_key
+        from {{ gone }} as gone
+        where gone.entity_type = {{ sql_string(entity_type) }}
+    )
 {%- endmacro %}
 
 {# Post-hook of a documented model: the index the cache lookup uses. #}
@@ -134,7 +156,10 @@ changed as (
     {{ return(adapter.dispatch('index_document_cache')()) }}
 {%- endmacro %}
 
+{#- The second index finds the rows built since a narrowed merge's mark. -#}
 {% macro sqlite__index_document_cache() -%}
+    {%- do run_query('create index if not exists ' ~ this.schema ~ '.' ~ this.identifier
+        ~ '__built on ' ~ this.identifier ~ ' (built_in)') -%}
     create index if not exists {{ this.schema }}.{{ this.identifier }}__cache
     on {{ this.identifier }} (entity_key, source_fingerprint)
 {%- endmacro %}
@@ -156,6 +181,16 @@ changed as (
                 and indexdef like '%(entity_key, source_fingerprint)'
         ) then
             create index on {{ this }} (entity_key, source_fingerprint);
+        end if;
+        if not exists (
+            select 1
+            from pg_indexes
+            where
+                schemaname = {{ sql_string(this.schema) }}
+                and tablename = {{ sql_string(this.identifier) }}
+                and indexdef like '%(built_in)'
+        ) then
+            create index on {{ this }} (built_in);
         end if;
     end
     $$
@@ -188,8 +223,9 @@ changed as (
 
 {#
     Pre-hook of a documented model: the columns a cache built by an earlier
-    version lacks, added empty, and every fingerprint of that cache cleared,
-    so that each row is rebuilt in this run and fills them. dbt-sqlite's
+    version lacks, added empty; where a document needs the new column
+    (backend_deleted), every fingerprint of that cache cleared, so that each
+    row is rebuilt in this run and fills it. dbt-sqlite's
     incremental materialization ignores on_schema_change, which PostgreSQL's
     honours.
 #}
@@ -198,7 +234,12 @@ changed as (
 {%- endmacro %}
 
 {% macro default__add_document_cache_columns() -%}
-    select 1
+    {%- set existing = load_relation(this) if execute else none -%}
+    {%- if existing is not none -%}
+        alter table {{ existing }} add column if not exists built_in integer
+    {%- else -%}
+        select 1
+    {%- endif -%}
 {%- endmacro %}
 
 {% macro sqlite__add_document_cache_columns() -%}
@@ -208,6 +249,11 @@ changed as (
         {%- for column in adapter.get_columns_in_relation(existing) -%}
             {%- do names.append(column.name | lower) -%}
         {%- endfor -%}
+    {%- endif -%}
+    {#- built_in: rows of an older cache have none, and are as the last
+        merge left them. -#}
+    {%- if existing is not none and 'built_in' not in names -%}
+        {%- do run_query('alter table ' ~ existing ~ ' add column built_in integer') -%}
     {%- endif -%}
     {%- if existing is not none and 'backend_deleted' not in names -%}
         {%- do run_query('alter table ' ~ existing ~ ' add column backend_deleted integer') -%}

@@ -44,6 +44,7 @@
 {% macro known_run_vars() -%}
     {{ return([
         'busy_timeout_ms',
+        'compare',
         'd1_row_limit',
         'diff_csv',
         'dry_run',

@@ -25,6 +25,25 @@
 {%- endmacro %}
 
 {#
+    The ledger by entity_id, whatever the user: a narrowed merge finds the
+    entries of its keys with it (stg_api__migration_ledger).
+#}
+{% macro index_migration_ledger_by_entity() -%}
+    {{ return(adapter.dispatch('index_migration_ledger_by_entity')()) }}
+{%- endmacro %}
+
+{% macro sqlite__index_migration_ledger_by_entity() -%}
+    {%- set ledger = migration_ledger_relation() -%}
+    create index if not exists {{ ledger.schema }}.migration_ledger_by_entity
+    on {{ ledger.identifier }} (entity_type, entity_id)
+{%- endmacro %}
+
+{% macro postgres__index_migration_ledger_by_entity() -%}
+    create index if not exists migration_ledger_by_entity
+    on {{ migration_ledger_relation() }} (entity_type, entity_id)
+{%- endmacro %}
+
+{#
     The merge's ledger updates: every key it wrote or adopted now holds what
     sync_data holds after the merge (a tombstone keeps the row's checksum).
 #}

@@ -30,6 +30,7 @@
     {%- endcall %}
 
     {#- A dry run plans without a lock and stops: nothing is written. #}
+    {%- do merge_compare_mode() -%}
     {%- if var('dry_run', false) -%}
         {%- set features = sync_data_features(existing_relation) -%}
         {% do compute_merge_plan(sql) %}
@@ -50,6 +51,9 @@
     {% call statement('create_ledger') -%}
         {{ create_migration_ledger_table() }}
     {%- endcall %}
+    {% call statement('index_ledger') -%}
+        {{ index_migration_ledger_by_entity() }}
+    {%- endcall %}
     {%- set features = sync_data_features(existing_relation) -%}
 
     {#- One transaction from here to the commit. 1. The write lock, so the
@@ -60,8 +64,20 @@
         {% do ensure_sync_sequence() %}
     {%- endif -%}
 
-    {#- 2. The plan. -#}
+    {#- 2. The plan: of every key, or with var compare: changed, of the keys
+        that may have changed since the last run (merge_narrowing.sql). -#}
+    {%- set full_because = 'var compare is all' -%}
+    {%- if merge_compare_mode() == 'changed' -%}
+        {%- set full_because = narrow_the_merge(features) -%}
+        {%- if full_because is none -%}
+            {{ log("compare: changed — comparing the keys that may have changed since the "
+                ~ "last run; every other key is as that run left it.", info=True) }}
+        {%- else -%}
+            {{ log("compare: changed — comparing every key: " ~ full_because ~ ".", info=True) }}
+        {%- endif -%}
+    {%- endif -%}
     {% do compute_merge_plan(sql) %}
+    {% do end_merge_narrowing() %}
     {% do check_reject_threshold(incoming) %}
     {#- Before the writes: a diff that cannot be written fails the run with
         nothing committed. -#}
@@ -90,8 +106,9 @@
     {% do record_migration_conflicts(incoming) %}
     {% do record_migration_rejects(incoming) %}
 
-    {#- 6. The run history. -#}
+    {#- 6. The run history, and the state a narrowed run starts from. -#}
     {% do record_migration_runs(incoming) %}
+    {% do record_merge_state(features, incoming, full_because is none) %}
 
     {{ run_hooks(post_hooks, inside_transaction=True) }}
     {% do adapter.commit() %}

@@ -4,7 +4,10 @@
         tags=['logbook_entry'],
         meta={'entity_type': 'logbook_entry'},
         on_schema_change='append_new_columns',
-        pre_hook="{{ add_document_cache_columns() }}",
+        pre_hook=[
+            "{{ add_document_cache_columns() }}",
+            "{{ create_merge_work_tables() }}",
+        ],
         post_hook=[
             "{{ index_document_cache() }}",
             "{{ forget_gone_documents('logbook_entries') }}",
@@ -65,4 +68,10 @@ checked as materialized (
 
 {{ document_cache_ctes('logbook_entries', 'logbook_entry', checks, document) }}
 
-select * from final
+{#- built_in stays out of the fingerprinted CTEs: it differs every run. #}
+select
+    final.*,
+    cast(
+        {{ next_cache_build('logbook_entry', is_incremental()) }} as integer
+    ) as built_in
+from final

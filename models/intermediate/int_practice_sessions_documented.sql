@@ -4,7 +4,10 @@
         tags=['practice_session'],
         meta={'entity_type': 'practice_session'},
         on_schema_change='append_new_columns',
-        pre_hook="{{ add_document_cache_columns() }}",
+        pre_hook=[
+            "{{ add_document_cache_columns() }}",
+            "{{ create_merge_work_tables() }}",
+        ],
         post_hook=[
             "{{ index_document_cache() }}",
             "{{ forget_gone_documents('practice_sessions') }}",
@@ -75,4 +78,10 @@ end
     'practice_sessions', 'practice_session', checks, document,
 ) }}
 
-select * from final
+{#- built_in stays out of the fingerprinted CTEs: it differs every run. #}
+select
+    final.*,
+    cast(
+        {{ next_cache_build('practice_session', is_incremental()) }} as integer
+    ) as built_in
+from final

@@ -56,11 +56,24 @@ users as (
     select * from {{ ref('stg_backend__users') }}
 ),
 
+every_key as (
+    {{ merge_reads_every_key() }}
+),
+
+{# A narrowed merge (merge_narrowing.sql) reads only its keys' documents,
+    through the cache's index; every other reader reads them all. #}
 unioned as (
     {%- for entity_type in in_scope %}
         select cached.*
-        from {{ documents[entity_type] }} as cached
+        from every_key
+        cross join {{ documents[entity_type] }} as cached
         where {{ in_run_scope(entity_type, 'cached.user_id') }}
+        union all
+        select cached.*
+        from {{ documents[entity_type] }} as cached
+        where
+            {{ in_run_scope(entity_type, 'cached.user_id') }}
+            and cached.entity_key in ({{ merge_keys_of(entity_type) }})
         {%- if not loop.last %}
             union all
         {%- endif %}

@@ -253,7 +253,7 @@ SITUATIONS = {
 }
 
 
-def play_scenario(target, on_conflict="backend_wins"):
+def play_scenario(target, on_conflict="backend_wins", compare="all"):
     """Runs 1-3 of the module docstring; returns their snapshots and outputs."""
     target.execute(
         "insert into {t}users (id, email) values (?, 'prod@example.com'), (?, 'o@example.com')",
@@ -277,7 +277,7 @@ def play_scenario(target, on_conflict="backend_wins"):
     target.execute("update {t}sync_sequence set current_value = 3")
     api_seq = target.api(api_insert, USER, "goal", "g_device", js_stringify({"id": "g_device"}))
     before = target.snapshot()
-    run1 = target.dbt(*BUILD, "--vars", f"{{on_conflict: {on_conflict}}}")
+    run1 = target.dbt(*BUILD, "--vars", f"{{on_conflict: {on_conflict}, compare: {compare}}}")
     after1 = target.snapshot()
 
     # between the runs: the backend and the API change things
@@ -304,15 +304,15 @@ def play_scenario(target, on_conflict="backend_wins"):
         "update {t}goals set deleted_at = '2024-02-01 10:00:00' where id = ?", ("g_revive",)
     )
     before_tombstone = target.snapshot()
-    tombstoning = target.dbt(*BUILD, "--vars", f"{{user_id: {OTHER_USER}}}")
+    tombstoning = target.dbt(*BUILD, "--vars", f"{{user_id: {OTHER_USER}, compare: {compare}}}")
     after_tombstone = target.snapshot()
     target.execute("update {t}goals set deleted_at = null where id = ?", ("g_revive",))
     before2 = target.snapshot()
     dry = target.dbt("run", "--vars", f"{{dry_run: true, on_conflict: {on_conflict}}}")
     after_dry = target.snapshot()
-    run2 = target.dbt(*BUILD, "--vars", f"{{on_conflict: {on_conflict}}}")
+    run2 = target.dbt(*BUILD, "--vars", f"{{on_conflict: {on_conflict}, compare: {compare}}}")
     after2 = target.snapshot()
-    run3 = target.dbt(*BUILD, "--vars", f"{{on_conflict: {on_conflict}}}")
+    run3 = target.dbt(*BUILD, "--vars", f"{{on_conflict: {on_conflict}, compare: {compare}}}")
     after3 = target.snapshot()
     return {
         "rows": rows,
@@ -590,6 +590,100 @@ def test_the_dry_run_plans_every_outcome_and_writes_nothing(scenario):
     assert "  kept_for_api (2): g_api, g_app_delete" in out
     # the plan numbered exactly what run 2 then wrote
     assert scenario["after2"]["sequence"] == top + 7
+
+
+def comparable(target, snapshot):
+    """What a run decided, without what differs between two runs of the same
+    plan: times, run ids, the ids new rows get from the run's clock, and the
+    counts of keys compared (a narrowed run compares fewer)."""
+    sync_data = {
+        key: {
+            **{c: row[c] for c in ["user_id", "data", "checksum", "version", "seq", "device_id"]},
+            "deleted": row["deleted_at"] is not None,
+        }
+        for key, row in snapshot["sync_data"].items()
+    }
+    ledger = {key: (row["checksum"], row["backend_deleted"]) for key, row in snapshot["ledger"].items()}
+    conflicts = sorted(
+        tuple(
+            row[c]
+            for c in [
+                "entity_id",
+                "kind",
+                "resolution",
+                "backend_state",
+                "backend_checksum",
+                "api_checksum",
+                "ledger_checksum",
+                "lost_side",
+                "lost_document",
+                "times_seen",
+            ]
+        )
+        for row in snapshot["conflicts"]
+    )
+    runs = {
+        row["entity_type"]: {
+            c: row[c]
+            for c in row
+            if c.endswith("_count") and c not in ("processed_count", "skipped_count")
+        }
+        for row in snapshot["runs"]
+    }
+    return sync_data, ledger, conflicts, runs, snapshot["sequence"]
+
+
+def rejects(target):
+    return sorted(
+        (r["entity_type"], r["entity_key"], r["reason"], r["value"])
+        for r in target.query("select * from {t}migration_rejects")
+    )
+
+
+@pytest.mark.parametrize("on_conflict", ["backend_wins", "api_wins"])
+@pytest.mark.parametrize("engine", ["sqlite", "postgres"])
+def test_a_narrowed_run_decides_every_key_as_a_full_run_does(
+    engine, on_conflict, tmp_path, template_db
+):
+    """compare: changed compares only the keys marked as changed since the last
+    run; played through every situation of the contract's table, each run
+    leaves exactly what the same run comparing every key leaves."""
+    played = {}
+    for compare in ["all", "changed"]:
+        target = Target(engine, tmp_path / compare, template_db) if engine == "postgres" else None
+        if target is None:
+            (tmp_path / compare).mkdir()
+            target = Target(engine, tmp_path / compare, template_db)
+        try:
+            played[compare] = play_scenario(target, on_conflict=on_conflict, compare=compare)
+            played[compare]["rejects"] = rejects(target)
+            played[compare]["problems"] = target.seq_problems()
+        finally:
+            target.close()
+    full, narrowed = played["all"], played["changed"]
+    for name in ["after1", "after_tombstone", "after2", "after3"]:
+        assert comparable(None, narrowed[name]) == comparable(None, full[name]), name
+    assert narrowed["rejects"] == full["rejects"] != []
+    assert narrowed["problems"] == full["problems"] == []
+    outputs = narrowed["outputs"]
+    assert "comparing every key: no run has recorded its state yet" in outputs[0]
+    tombstoning_narrowed = on_conflict == "backend_wins"
+    assert ("comparing the keys that may have changed" in outputs[1]) == tombstoning_narrowed
+    for output in outputs[2:]:
+        assert "comparing the keys that may have changed" in output
+    for output in full["outputs"]:
+        assert "compare: changed" not in output
+    # run 3 changed nothing: it compared only the keys kept for the API and
+    # the rejected one (each counted again, as a full run counts them)
+    [run3] = [r for r in narrowed["after3"]["runs"] if r["entity_type"] == "goal"]
+    [full3] = [r for r in full["after3"]["runs"] if r["entity_type"] == "goal"]
+    kept = 2 if on_conflict == "backend_wins" else 5
+    assert (run3["processed_count"], run3["kept_for_api_count"], run3["error_count"]) == (
+        kept + 1,
+        kept,
+        1,
+    )
+    assert full3["processed_count"] == 14
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])

@@ -1,34 +1,67 @@
 {#
     The ownership ledger's entries of the run's scope (contract, "Which rows
     the migration may change"): the checksum the migration last left in each
-    key it owns, and whether the backend row was deleted then. Ephemeral, so
+    key it owns, and whether the backend row was deleted then; in a narrowed
+    merge (merge_narrowing.sql) only its keys' entries, by entity_id whatever
+    the user, so a row moved to another user leaves its old key. Ephemeral, so
     read inside the merge's transaction after its write lock; a stand-in
     with no rows before the first run creates the table.
 #}
 
+{#- Read twice, once per way of reading it, as a subquery (noqa: ST05): a
+    CTE read twice would be copied whole by SQLite before either read. -#}
+{%- set ledger = table_or_empty(source('api', 'migration_ledger'), [
+    'user_id',
+    'entity_type',
+    'entity_id',
+    'checksum',
+    'backend_deleted'
+]) %}
+
 with
 
-source as (
-    {{ table_or_empty(source('api', 'migration_ledger'), [
-        'user_id',
-        'entity_type',
-        'entity_id',
-        'checksum',
-        'backend_deleted'
-    ]) }}
+every_key as (
+    {{ merge_reads_every_key() }}
 ),
 
 {# The key columns uncast: a cast would keep SQLite from the table's
     unique index on them, and every join of the merge is on them. #}
-renamed as (
+every_entry as (
     select
         source.user_id,
         source.entity_type,
         source.entity_id,
         cast(source.checksum as text) as checksum,
         cast(source.backend_deleted as integer) as backend_deleted
-    from source
+    from every_key
+    cross join ({{ ledger }}) as source  -- noqa: ST05
     where {{ run_scope_where('source') }}
+),
+
+{# In a narrowed merge: the entries of its keys, through the ledger's
+    (entity_type, entity_id) index. #}
+narrowed_entries as (
+    select
+        source.user_id,
+        source.entity_type,
+        source.entity_id,
+        cast(source.checksum as text) as checksum,
+        cast(source.backend_deleted as integer) as backend_deleted
+    from ({{ ledger }}) as source  -- noqa: ST05
+    where
+        {{ run_scope_where('source') }}
+        and (source.entity_type, source.entity_id) in (
+            select
+                narrowed.entity_type,
+                narrowed.entity_key
+            from {{ merge_work_relation('sync_merge_keys') }} as narrowed
+        )
+),
+
+final as (
+    select * from every_entry
+    union all
+    select * from narrowed_entries
 )
 
-select * from renamed
+select * from final
