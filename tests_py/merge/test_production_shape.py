@@ -592,7 +592,7 @@ def test_the_dry_run_plans_every_outcome_and_writes_nothing(scenario):
     assert scenario["after2"]["sequence"] == top + 7
 
 
-def comparable(target, snapshot):
+def comparable(snapshot):
     """What a run decided, without what differs between two runs of the same
     plan: times, run ids, the ids new rows get from the run's clock, and the
     counts of keys compared (a narrowed run compares fewer)."""
@@ -640,49 +640,40 @@ def rejects(target):
     )
 
 
-@pytest.mark.parametrize("on_conflict", ["backend_wins", "api_wins"])
-@pytest.mark.parametrize("engine", ["sqlite", "postgres"])
-def test_a_narrowed_run_decides_every_key_as_a_full_run_does(
-    engine, on_conflict, tmp_path, template_db
-):
-    """compare: changed compares only the keys marked as changed since the last
-    run; played through every situation of the contract's table, each run
-    leaves exactly what the same run comparing every key leaves."""
-    played = {}
-    for compare in ["all", "changed"]:
-        target = Target(engine, tmp_path / compare, template_db) if engine == "postgres" else None
-        if target is None:
-            (tmp_path / compare).mkdir()
-            target = Target(engine, tmp_path / compare, template_db)
-        try:
-            played[compare] = play_scenario(target, on_conflict=on_conflict, compare=compare)
-            played[compare]["rejects"] = rejects(target)
-            played[compare]["problems"] = target.seq_problems()
-        finally:
-            target.close()
-    full, narrowed = played["all"], played["changed"]
-    for name in ["after1", "after_tombstone", "after2", "after3"]:
-        assert comparable(None, narrowed[name]) == comparable(None, full[name]), name
-    assert narrowed["rejects"] == full["rejects"] != []
-    assert narrowed["problems"] == full["problems"] == []
+def play_narrowed_beside(full, tmp_path, template_db, on_conflict):
+    """The scenario again on a fresh database of the same engine with compare:
+    changed, checked run by run against `full`, the same scenario comparing
+    every key; returns the narrowed runs' outputs and last snapshot."""
+    target = Target(full["target"].engine, tmp_path, template_db)
+    try:
+        narrowed = play_scenario(target, on_conflict=on_conflict, compare="changed")
+        for name in ["after1", "after_tombstone", "after2", "after3"]:
+            assert comparable(narrowed[name]) == comparable(full[name]), name
+        assert rejects(target) == rejects(full["target"]) != []
+        assert target.seq_problems() == []
+    finally:
+        target.close()
     outputs = narrowed["outputs"]
     assert "comparing every key: no run has recorded its state yet" in outputs[0]
-    tombstoning_narrowed = on_conflict == "backend_wins"
-    assert ("comparing the keys that may have changed" in outputs[1]) == tombstoning_narrowed
     for output in outputs[2:]:
         assert "comparing the keys that may have changed" in output
     for output in full["outputs"]:
         assert "compare: changed" not in output
-    # run 3 changed nothing: it compared only the keys kept for the API and
-    # the rejected one (each counted again, as a full run counts them)
+    return narrowed
+
+
+def test_a_narrowed_run_decides_every_key_as_a_full_run_does(scenario, tmp_path, template_db):
+    """compare: changed compares only the keys marked as changed since the last
+    run; played through every situation of the contract's table, each run
+    leaves exactly what the same run comparing every key leaves."""
+    narrowed = play_narrowed_beside(scenario, tmp_path, template_db, "backend_wins")
+    # the other user's run narrowed too (a user filter keeps the marks)
+    assert "comparing the keys that may have changed" in narrowed["outputs"][1]
+    # run 3 changed nothing: it compared only the keys kept for the API
+    # (g_api, g_app_delete) and the rejected one, counting them as a full run does
     [run3] = [r for r in narrowed["after3"]["runs"] if r["entity_type"] == "goal"]
-    [full3] = [r for r in full["after3"]["runs"] if r["entity_type"] == "goal"]
-    kept = 2 if on_conflict == "backend_wins" else 5
-    assert (run3["processed_count"], run3["kept_for_api_count"], run3["error_count"]) == (
-        kept + 1,
-        kept,
-        1,
-    )
+    [full3] = [r for r in scenario["after3"]["runs"] if r["entity_type"] == "goal"]
+    assert (run3["processed_count"], run3["kept_for_api_count"], run3["error_count"]) == (3, 2, 1)
     assert full3["processed_count"] == 14
 
 
@@ -741,6 +732,23 @@ def test_api_wins_keeps_both_changed_and_deleted_in_backend_rows(scenario_api_wi
         )
     assert scenario_api_wins["after3"]["sync_data"] == scenario_api_wins["after2"]["sync_data"]
     assert scenario_api_wins["target"].seq_problems() == []
+
+
+def test_a_narrowed_run_decides_every_key_as_a_full_run_does_under_api_wins(
+    scenario_api_wins, tmp_path, template_db
+):
+    narrowed = play_narrowed_beside(scenario_api_wins, tmp_path, template_db, "api_wins")
+    # the other user's run had the default policy, not the recorded api_wins
+    assert (
+        "comparing every key: the last run had on_conflict api_wins" in narrowed["outputs"][1]
+    )
+    # run 3 met again every conflict api_wins keeps open, and the API's edits
+    [run3] = [r for r in narrowed["after3"]["runs"] if r["entity_type"] == "goal"]
+    assert (run3["processed_count"], run3["kept_for_api_count"], run3["conflict_count"]) == (
+        6,
+        5,
+        3,
+    )
 
 
 def small_production(target):
@@ -861,6 +869,87 @@ def test_a_rolled_back_row_whose_backend_row_is_gone_stays_down(engine, tmp_path
         assert target.seq_problems() == []
     finally:
         target.close()
+
+
+def goal_run(target):
+    [run] = [r for r in target.snapshot()["runs"] if r["entity_type"] == "goal"]
+    return run
+
+
+@pytest.mark.parametrize("engine", ["sqlite", "postgres"])
+def test_a_narrowed_run_compares_every_key_when_its_marks_cannot_vouch(
+    engine, tmp_path, template_db
+):
+    """compare: changed trusts the last run's marks only while nothing they
+    do not cover has changed; otherwise it compares every key and says why."""
+    changed = ("--vars", "{compare: changed}")
+    narrowed = "comparing the keys that may have changed since the last run"
+    target = Target(engine, tmp_path, template_db)
+    try:
+        small_production(target)  # its run compared every key and left its marks
+        out = target.dbt(*BUILD, *changed).stdout
+        assert narrowed in out
+        # only g_2 (the app's edit, kept) of the goals the ledger or backend name
+        assert (goal_run(target)["processed_count"], goal_run(target)["kept_for_api_count"]) == (
+            1,
+            1,
+        )
+
+        # the ledger edited by hand: its count differs, every key is compared
+        target.execute("delete from {t}migration_ledger where entity_id = 'g_1'")
+        out = target.dbt(*BUILD, *changed).stdout
+        assert (
+            "comparing every key: migration_ledger has 2 goal entries, the last run left 3" in out
+        )
+        assert target.snapshot()["ledger"][("goal", "g_1")]["backend_deleted"] == 0
+        assert (goal_run(target)["processed_count"], goal_run(target)["adopted_count"]) == (3, 1)
+
+        target.execute("insert into {t}users (id, email) values ('u_new', 'n@example.com')")
+        out = target.dbt(*BUILD, *changed).stdout
+        assert "comparing every key: users were added or removed since the last run" in out
+        out = target.dbt(*BUILD, "--vars", "{compare: changed, on_conflict: api_wins}").stdout
+        assert "comparing every key: the last run had on_conflict backend_wins" in out
+
+        # a rollback tombstones with fresh seqs: the next narrowed run revives
+        target.dbt("run-operation", "rollback_sync_data", "--args", "{all: true, confirm: true}")
+        out = target.dbt(*BUILD, "--vars", "{compare: changed, on_conflict: api_wins}").stdout
+        assert narrowed in out
+        assert goal_run(target)["revived_count"] == 2
+        assert all(
+            target.snapshot()["sync_data"][("goal", g)]["deleted_at"] is None
+            for g in ["g_1", "g_3"]
+        )
+
+        # what no marker shows: a row deleted by hand is not seen by the
+        # merge, but the verification fails the build; a run comparing every
+        # key puts it back
+        target.execute("delete from {t}sync_data where entity_id = 'g_1'")
+        failed = target.dbt(
+            *BUILD, "--vars", "{compare: changed, on_conflict: api_wins}", expect_ok=False
+        )
+        assert failed.returncode != 0
+        assert "FAIL 1 reconciles_with_source_sync_data" in failed.stdout
+        assert ("goal", "g_1") not in target.snapshot()["sync_data"]
+        target.dbt(*BUILD, "--vars", "{on_conflict: api_wins}")
+        assert target.snapshot()["sync_data"][("goal", "g_1")]["version"] == 1
+
+        before = target.snapshot()
+        failed = target.dbt(*BUILD, "--vars", "{compare: everything}", expect_ok=False)
+        assert failed.returncode != 0
+        assert "var compare is 'everything'; use all (the default" in failed.stdout
+        assert target.snapshot()["sync_data"] == before["sync_data"]
+    finally:
+        target.close()
+
+
+def test_a_narrowed_run_on_sync_data_without_seq_compares_every_key(db):
+    """The original shape has no seq to find the API's writes by."""
+    run_dbt(db, *BUILD, "--vars", "{compare: changed}")
+    out = run_dbt(db, *BUILD, "--vars", "{compare: changed}").stdout
+    assert "compare: changed — comparing every key: sync_data has no seq." in out
+    with sqlite3.connect(db) as conn:
+        tables = {r[0] for r in conn.execute("select name from sqlite_master")}
+    assert "migration_merge_state" not in tables
 
 
 @pytest.mark.parametrize("engine", ["sqlite", "postgres"])

@@ -489,6 +489,7 @@ VAR_SETS = [
         "d1_row_limit": 1000,
         "busy_timeout_ms": 5,
         "scratch_database": True,
+        "compare": "changed",
     },
 ]
 
