@@ -7,8 +7,10 @@ At the main size (default 240,000 rows to migrate), each scenario on its own
 copy of one generated backend:
 - start-up: a dbt run that selects nothing, on a new database path each time;
 - the project: the initial migration, a re-run with nothing changed (median of
-  --repeat), a re-run after 1% of the rows changed and 0.1% were added; model
-  time is dbt's own (run_results.json), start-up apart;
+  --repeat), a re-run after 1% of the rows changed and 0.1% were added, each
+  re-run with `compare: changed` (only the keys marked as changed since the
+  last run) and once with `compare: all` (every key, the default) on a copy;
+  model time is dbt's own (run_results.json), start-up apart;
 - the raw floor (benchmarks/raw_floor.py): hand-written SQL with SQLite's
   native json_object/strftime and sha256, one transaction, recomputing every
   document; initial and again;
@@ -19,6 +21,8 @@ Then the scale runs (--scale: row counts, "d1" for the count that fills D1's
 10 GB at the generator's row sizes, estimated from the main size's migrated
 database): an initial migration each, its cost per row, peak RSS and the
 work file's size against the source data's.
+The backend and sync_data have production's shape (tests_py/production_shape.py:
+seq, sync_sequence, the backend's newer columns), as the D1 database has now.
 Checks, every run: a sample of documents equals the JavaScript oracle's,
 every checksum is sha256(data), the raw floor and the project migrate the
 same keys, and the 1% run wrote exactly the changed and added rows.
@@ -48,6 +52,7 @@ import generate_backend  # noqa: E402
 import raw_floor  # noqa: E402
 import statement_profile  # noqa: E402
 from conftest import CRYPTO_EXT, oracle  # noqa: E402
+from production_shape import make_production_shaped_sqlite  # noqa: E402
 
 DBT = PROJECT_DIR / ".venv" / "bin" / "dbt"
 JS_JSON_EXT = PROJECT_DIR / ".venv" / "sqlite-extensions" / "js_json.so"
@@ -99,11 +104,18 @@ def dbt_env(db, log_dir=None):
     return env
 
 
+CHANGED = ("--vars", "{compare: changed}")
+
+
 def dbt_run(db, name, *args):
     """One `dbt run --target prod`; its wall time, model time, RSS and slowest statements."""
     log_dir = WORK / "logs" / name
     shutil.rmtree(log_dir, ignore_errors=True)
-    wall, rss, _ = measured([str(DBT), "run", "--target", "prod", *args], env=dbt_env(db, log_dir))
+    wall, rss, out = measured(
+        [str(DBT), "run", "--target", "prod", *args], env=dbt_env(db, log_dir)
+    )
+    if args == CHANGED and "comparing the keys that may have changed" not in out:
+        raise SystemExit(f"{name}: the run did not narrow its comparison:\n{out[-3000:]}")
     results = json.loads((DBT_TARGET / "run_results.json").read_text())
     return dict(
         wall=wall,
@@ -112,6 +124,24 @@ def dbt_run(db, name, *args):
         profile=statement_profile.statements(log_dir / "dbt.log"),
         diff=statement_profile.span(log_dir / "dbt.log", DIFF_START, DIFF_END),
     )
+
+
+def copy_database(db, copy):
+    """The database and its work file."""
+    shutil.copy(db, copy)
+    shutil.copy(f"{db}.dbt-work", f"{copy}.dbt-work")
+
+
+def sync_data_state(db):
+    """What the API's clients would see of sync_data, hashed."""
+    digest = hashlib.sha256()
+    with sqlite3.connect(db) as conn:
+        for row in conn.execute(
+            "select user_id, entity_type, entity_id, data, checksum, version, seq,"
+            " deleted_at is null from sync_data order by user_id, entity_type, entity_id"
+        ):
+            digest.update(repr(row).encode())
+    return digest.hexdigest()
 
 
 def written_rows(db):
@@ -138,6 +168,7 @@ def generate(path, users, logbook, goals, sessions):
             str(sessions),
         ]
     )
+    make_production_shaped_sqlite(path)
     return time.monotonic() - started
 
 
@@ -469,19 +500,30 @@ def main():
     print("3. the project: re-run, nothing changed", flush=True)
     reruns = []
     for i in range(args.repeat):
-        run = dbt_run(project_db, f"no_change_{i}")
+        run = dbt_run(project_db, f"no_change_{i}", *CHANGED)
         run["written"] = written_rows(project_db)
         reruns.append(run)
     reruns.sort(key=lambda run: run["model"])
     r["no_change"] = dict(reruns[len(reruns) // 2], written=max(x["written"] for x in reruns))
+    all_db = WORK / "project_all.db"
+    copy_database(project_db, all_db)
+    r["no_change_all"] = dbt_run(all_db, "no_change_all")
+    r["no_change_all"]["written"] = written_rows(all_db)
 
     print("4. the project: re-run after 1% changed, 0.1% added", flush=True)
     changed = generate_backend.main(
         ["change", str(project_db), "--changed", "0.01", "--added", "0.001"]
     )
-    r["one_percent"] = dbt_run(project_db, "one_percent")
+    copy_database(project_db, all_db)
+    r["one_percent"] = dbt_run(project_db, "one_percent", *CHANGED)
     counts = last_run_counts(project_db)
     r["one_percent"]["written"] = sum(c["inserted"] + c["updated"] for c in counts.values())
+    r["one_percent_all"] = dbt_run(all_db, "one_percent_all")
+    r["one_percent_all"]["written"] = written_rows(all_db)
+    if sync_data_state(all_db) != sync_data_state(project_db):
+        r["problems"].append("the 1% run left another sync_data with compare: all")
+    all_db.unlink()
+    Path(f"{all_db}.dbt-work").unlink()
     r["changed"] = changed
     r["expected_written"] = sum(c[0] + c[1] for c in changed.values())
     exact = all(
@@ -565,19 +607,23 @@ def stage_seconds(run):
 
 def explanation(r):
     """Where each run's model time goes, by stage, and what explains the distance."""
-    runs = [r["initial"], r["no_change"], r["one_percent"]]
+    runs = [r["initial"], r["no_change"], r["one_percent"], r["no_change_all"]]
     stages = [stage_seconds(run) for run in runs]
     floor = r["floor"][0]
     lines = [
-        "By stage (seconds of model time):",
+        "By stage (seconds of model time; the re-runs with compare: changed, then the "
+        "nothing-changed re-run with compare: all):",
         "",
-        "| stage | initial | nothing changed | 1% changed |",
-        "| --- | ---: | ---: | ---: |",
+        "| stage | initial | nothing changed | 1% changed | nothing changed, all |",
+        "| --- | ---: | ---: | ---: | ---: |",
     ]
     labels = [label for label, _ in STAGES] + ["dbt itself"]
     for i, label in enumerate(labels):
         lines.append(f"| {label} | " + " | ".join(f"{s[i]:.2f}" for s in stages) + " |")
-    lines.append(f"| raw floor, for comparison | {floor:.2f} | {r['floor_again'][0]:.2f} | |")
+    lines.append(
+        f"| raw floor, for comparison | {floor:.2f} | {r['floor_again'][0]:.2f} | | "
+        f"{r['floor_again'][0]:.2f} |"
+    )
     work = r["work_file"] / r["source"]
     lines += [
         "",
@@ -589,17 +635,15 @@ def explanation(r):
         "changed; the merge then copies it into sync_data, and writes the ownership ledger "
         "(one row per key) that lets it tell the API's edits from the backend's. The raw floor "
         "writes each document once and keeps nothing.",
-        "- **A re-run still visits every key.** It fingerprints every backend row and looks the "
-        "fingerprint up in the cache, and the merge pairs every cached checksum (narrow rows: "
-        "no documents) with the ledger by grouping both sides on the key, probes sync_data's "
-        "key index in key order, decides each key's action and writes one plan row per key "
-        "(the seq of a write is numbered in key order over them all): that is what lets it see "
-        "a row the API changed, deleted or never had, for every key, on every run. The pairing "
-        "(a sort of every key of both sides) and the plan's rows are most of the merge's time. A "
-        "re-run that skipped unchanged keys would need a change marker on sync_data that the "
-        "API is guaranteed to set (production's `seq`; the benchmark's sync_data has the "
-        "original shape, without it) and a marker for the cache's rows the last merge did not "
-        "settle; not done.",
+        "- **A re-run with compare: changed visits only the keys marked as changed.** The "
+        "last run's state (migration_merge_state) holds the marks below which every key is as "
+        "it left it: the documents built since (built_in), the backend rows forgotten since, "
+        "the sync_data rows written since (seq), plus the rows rejected or kept for the API. "
+        "What it still pays for every key: the fingerprint of every backend row against the "
+        "cache (the documented models), the look for backend rows gone (an anti-join of the "
+        "cache with the backend's ids) and the report of the API's own rows (a pass over "
+        "sync_data). With compare: all (the default) the merge pairs every cached checksum "
+        "with the ledger, probes sync_data's key index and decides every key, as before.",
         f"- **The work file is {work:.1f}x the source data** at the main size: it holds every "
         "document (JSON with its key names and ISO dates is larger than the backend row) "
         "with its fingerprint and checksum. Keeping only fingerprints and checksums would "
@@ -660,14 +704,15 @@ def write_report(args, r):
             initial["model"] / floor <= 1.5,
         ),
         (
-            f"re-run, nothing changed ÷ raw floor's initial ({no_change['written']} rows written)",
+            f"re-run, nothing changed, compare: changed ÷ raw floor's initial "
+            f"({no_change['written']} rows written)",
             no_change["model"] / floor,
             "≤ 0.35, 0 rows written",
             no_change["model"] / floor <= 0.35 and no_change["written"] == 0,
         ),
         (
-            f"re-run after 1% changed ÷ raw floor's initial ({one['written']:,} rows written, "
-            f"{r['expected_written']:,} changed or added)",
+            f"re-run after 1% changed, compare: changed ÷ raw floor's initial "
+            f"({one['written']:,} rows written, {r['expected_written']:,} changed or added)",
             one["model"] / floor,
             "≤ 0.45, exactly the changed and added rows",
             one["model"] / floor <= 0.45 and one["written"] == r["expected_written"],
@@ -724,11 +769,17 @@ def write_report(args, r):
         "| --- | ---: | ---: | ---: | ---: |",
         f"| the project: initial migration | {initial['wall']:.1f} | {initial['model']:.1f} | "
         f"{initial['rss']:.0f} | {initial['written']:,} |",
-        f"| the project: re-run, nothing changed (median of {args.repeat}) | "
+        f"| the project: re-run, nothing changed, compare: changed (median of {args.repeat}) | "
         f"{no_change['wall']:.1f} | {no_change['model']:.1f} | {no_change['rss']:.0f} | "
         f"{no_change['written']:,} |",
-        f"| the project: re-run after 1% changed, 0.1% added | {one['wall']:.1f} | "
-        f"{one['model']:.1f} | {one['rss']:.0f} | {one['written']:,} |",
+        f"| the project: re-run, nothing changed, compare: all (the default) | "
+        f"{r['no_change_all']['wall']:.1f} | {r['no_change_all']['model']:.1f} | "
+        f"{r['no_change_all']['rss']:.0f} | {r['no_change_all']['written']:,} |",
+        f"| the project: re-run after 1% changed, 0.1% added, compare: changed | "
+        f"{one['wall']:.1f} | {one['model']:.1f} | {one['rss']:.0f} | {one['written']:,} |",
+        f"| the project: the same re-run, compare: all | {r['one_percent_all']['wall']:.1f} | "
+        f"{r['one_percent_all']['model']:.1f} | {r['one_percent_all']['rss']:.0f} | "
+        f"{r['one_percent_all']['written']:,} |",
         f"| start-up: a run selecting nothing, new database path (median of {args.repeat}) | "
         f"{r['startup']:.1f} | | | 0 |",
         f"| raw floor: initial | {floor:.1f} | {floor:.1f} | (in-process) | {floor_written:,} |",
@@ -764,8 +815,9 @@ def write_report(args, r):
     lines += ["## Where the time goes", ""]
     for title, run in [
         ("initial migration", initial),
-        ("re-run, nothing changed", no_change),
-        ("re-run after 1% changed", one),
+        ("re-run, nothing changed (compare: changed)", no_change),
+        ("re-run, nothing changed (compare: all)", r["no_change_all"]),
+        ("re-run after 1% changed (compare: changed)", one),
     ]:
         lines += [
             f"The project's {title}, {run['model']:.1f} s of model time, by statement "
