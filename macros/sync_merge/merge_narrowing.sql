@@ -16,8 +16,9 @@
     Every other key is as that run left it, so its plan would be to leave it.
     The run falls back to comparing every key, and says why, when the state
     cannot vouch for that: no state for an entity type of the scope, another
-    on_conflict or d1_row_limit, another set of users (orphans), another
-    number of ledger entries (the ledger edited by hand), no seq, or a
+    on_conflict or d1_row_limit, another set of users (orphans), a cache
+    rebuilt from nothing (its forgotten keys unrecorded), another number of
+    ledger entries (the ledger edited by hand), no seq, or a
     reject_threshold given as a fraction of every row. A dry run always
     compares every key. A narrowed run's processed_count and skipped_count
     count the keys it compared; every other count is a full run's. What no marker shows is not seen: a sync_data row
@@ -196,6 +197,16 @@
             ~ 'where ledger.entity_type = state.entity_type) as ledger_now, '
             ~ '(' ~ users_hash_sql() ~ ') as users_now '
             ~ 'from ' ~ merge_state_relation() ~ ' as state') -%}
+        {#- A cache with no row from before the mark was rebuilt from nothing
+            (--full-refresh, a new work file): the keys forgotten since were
+            never recorded in sync_merge_gone. -#}
+        {%- set oldest = {} -%}
+        {%- for entity_type, table in migration_entity_tables().items() if entity_type in scope -%}
+            {%- set found = run_query(
+                'select count(*) as n, min(coalesce(built_in, 0)) as oldest from '
+                ~ merge_work_relation('int_' ~ table ~ '_documented')).rows[0] -%}
+            {%- do oldest.update({entity_type: found}) -%}
+        {%- endfor -%}
         {%- for row in checked.rows -%}
             {%- do marks.update({row['entity_type']: row}) -%}
         {%- endfor -%}
@@ -209,6 +220,10 @@
                 {%- set reason.text = 'the last run had another d1_row_limit' -%}
             {%- elif row['users_hash'] != row['users_now'] -%}
                 {%- set reason.text = 'users were added or removed since the last run' -%}
+            {%- elif oldest[entity_type]['n'] | int > 0
+                and oldest[entity_type]['oldest'] | int > row['cache_mark'] | int -%}
+                {%- set reason.text = 'the document cache of ' ~ entity_type
+                    ~ ' was rebuilt from nothing since the last run' -%}
             {%- elif row['ledger_rows'] | int != row['ledger_now'] | int -%}
                 {%- set reason.text = 'migration_ledger has ' ~ row['ledger_now']
                     ~ ' ' ~ entity_type ~ ' entries, the last run left ' ~ row['ledger_rows'] -%}

@@ -603,7 +603,9 @@ def comparable(snapshot):
         }
         for key, row in snapshot["sync_data"].items()
     }
-    ledger = {key: (row["checksum"], row["backend_deleted"]) for key, row in snapshot["ledger"].items()}
+    ledger = {
+        key: (row["checksum"], row["backend_deleted"]) for key, row in snapshot["ledger"].items()
+    }
     conflicts = sorted(
         tuple(
             row[c]
@@ -739,9 +741,7 @@ def test_a_narrowed_run_decides_every_key_as_a_full_run_does_under_api_wins(
 ):
     narrowed = play_narrowed_beside(scenario_api_wins, tmp_path, template_db, "api_wins")
     # the other user's run had the default policy, not the recorded api_wins
-    assert (
-        "comparing every key: the last run had on_conflict api_wins" in narrowed["outputs"][1]
-    )
+    assert "comparing every key: the last run had on_conflict api_wins" in narrowed["outputs"][1]
     # run 3 met again every conflict api_wins keeps open, and the API's edits
     [run3] = [r for r in narrowed["after3"]["runs"] if r["entity_type"] == "goal"]
     assert (run3["processed_count"], run3["kept_for_api_count"], run3["conflict_count"]) == (
@@ -919,6 +919,29 @@ def test_a_narrowed_run_compares_every_key_when_its_marks_cannot_vouch(
             target.snapshot()["sync_data"][("goal", g)]["deleted_at"] is None
             for g in ["g_1", "g_3"]
         )
+
+        # a backend row moved to another user: its old key is tombstoned
+        target.execute("update {t}goals set user_id = ? where id = 'g_3'", (USER,))
+        out = target.dbt(*BUILD, "--vars", "{compare: changed, on_conflict: api_wins}").stdout
+        assert narrowed in out
+        moved = target.query(
+            "select user_id, deleted_at is not null as deleted, version from {t}sync_data"
+            " where entity_id = 'g_3' order by user_id"
+        )
+        assert [(r["user_id"], bool(r["deleted"])) for r in moved] == [
+            (OTHER_USER, True),
+            (USER, False),
+        ]
+
+        # a cache rebuilt from nothing has no mark of the rows deleted meanwhile
+        target.dbt("run", "--full-refresh", "--select", "intermediate")
+        out = target.dbt(*BUILD, "--vars", "{compare: changed, on_conflict: api_wins}").stdout
+        assert (
+            "comparing every key: the document cache of goal was rebuilt from nothing since"
+            " the last run" in out
+        )
+        out = target.dbt(*BUILD, "--vars", "{compare: changed, on_conflict: api_wins}").stdout
+        assert narrowed in out
 
         # what no marker shows: a row deleted by hand is not seen by the
         # merge, but the verification fails the build; a run comparing every
