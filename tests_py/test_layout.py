@@ -16,6 +16,9 @@ def sql_files(folder):
 # the cached rows whose backend row is gone reads the backend's keys (a hook
 # cannot inline an ephemeral staging model).
 CACHE_FORGETTING = "macros/document_cache/document_cache.sql"
+# A narrowed merge's state hashes the backend's user ids inside the merge's
+# transaction, where no model can be read.
+USERS_HASH = "macros/sync_merge/merge_state.sql"
 
 
 def test_only_staging_reads_sources():
@@ -25,9 +28,11 @@ def test_only_staging_reads_sources():
         for path in sql_files(folder)
         if re.search(r"(?<![\w.])source\(", path.read_text())
     ]
-    assert CACHE_FORGETTING in readers
+    assert CACHE_FORGETTING in readers and USERS_HASH in readers
     assert all(
-        re.match(r"models/staging/(\w+)/stg_\1__", r) for r in readers if r != CACHE_FORGETTING
+        re.match(r"models/staging/(\w+)/stg_\1__", r)
+        for r in readers
+        if r not in (CACHE_FORGETTING, USERS_HASH)
     )
 
 

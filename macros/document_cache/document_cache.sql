@@ -6,14 +6,10 @@
     one it was built from. The fingerprint (row_fingerprint) covers every
     backend column (NULL, '', 5 and '5' apart) and the compiled SQL of the
     document, so a change to a model or a macro rebuilds every document.
-    sync_data is still compared with every document's checksum on every run
-    (see int_merge__compared), so a row the API changed is never missed.
-    The fingerprint covers the deleted flag too, so a cached row knows
-    whether its backend row is soft-deleted (backend_deleted).
-    On PostgreSQL the fingerprint also covers the SQL functions of
-    install_js_functions. After an upgrade of SQLite's C extension
-    (extensions/sqlite/*.c), which no SQL text shows, rebuild the cache
-    once: `dbt run --full-refresh --select intermediate`.
+    It covers the deleted flag too. The API's changes are the merge's job.
+    On PostgreSQL it also covers install_js_functions' SQL. After an upgrade
+    of SQLite's C extension (extensions/sqlite/*.c), which no SQL text shows,
+    rebuild the cache once: `dbt run --full-refresh --select intermediate`.
 #}
 
 {#
@@ -110,11 +106,9 @@ changed as (
     run's scope whose backend row is gone (hard-deleted, or moved to another
     user), so that the cache of the scope holds exactly its backend rows and
     the merge reads it alone: a key the ledger names and the cache does not
-    is gone. A soft-deleted row stays, with backend_deleted 1. An
-    uncorrelated `not in`: the backend's keys are read once into an index.
-    The forgotten keys are kept in sync_merge_gone with a build number, so
-    that a narrowed merge (merge_narrowing.sql) compares them; a key back in
-    the cache leaves it first, its new row being the newer mark.
+    is gone. A soft-deleted row stays, with backend_deleted 1. The backend's
+    keys are read once (an uncorrelated `not in`). The forgotten keys go to
+    sync_merge_gone with a build number, for a narrowed merge.
 #}
 {% macro forget_gone_documents(table_name) -%}
     {%- set live_columns = [] -%}
@@ -172,26 +166,18 @@ changed as (
 {% macro postgres__index_document_cache() -%}
     do $$
     begin
+        {%- for columns in ['entity_key, source_fingerprint', 'built_in'] %}
         if not exists (
             select 1
             from pg_indexes
             where
                 schemaname = {{ sql_string(this.schema) }}
                 and tablename = {{ sql_string(this.identifier) }}
-                and indexdef like '%(entity_key, source_fingerprint)'
+                and indexdef like '%({{ columns }})'
         ) then
-            create index on {{ this }} (entity_key, source_fingerprint);
+            create index on {{ this }} ({{ columns }});
         end if;
-        if not exists (
-            select 1
-            from pg_indexes
-            where
-                schemaname = {{ sql_string(this.schema) }}
-                and tablename = {{ sql_string(this.identifier) }}
-                and indexdef like '%(built_in)'
-        ) then
-            create index on {{ this }} (built_in);
-        end if;
+        {%- endfor %}
     end
     $$
 {%- endmacro %}

@@ -39,135 +39,6 @@
 {%- endmacro %}
 
 {# A table of the merge's own in the work file or work schema. #}
-{% macro merge_work_relation(identifier) -%}
-    {{ return(api.Relation.create(
-        database=target.database,
-        schema=generate_schema_name('work', none) | trim,
-        identifier=identifier,
-        type='table')) }}
-{%- endmacro %}
-
-{#
-    sync_merge_keys holds the keys a narrowed merge compares, and only
-    while it plans (it is emptied before the commit). The row ('*', '*')
-    says a narrowed plan is being made: without it, every reader of the
-    documents and the ledger (tests, the analysis) reads every key.
-    sync_merge_gone keeps the keys of forgotten documents (backend row gone)
-    with the build that forgot them.
-#}
-{% macro create_merge_work_tables() -%}
-    {%- set keys = merge_work_relation('sync_merge_keys') -%}
-    {%- set gone = merge_work_relation('sync_merge_gone') -%}
-    {%- do run_query(
-        'create table if not exists ' ~ keys ~ ' (entity_type text not null, '
-        ~ 'entity_key text not null, primary key (entity_type, entity_key))') -%}
-    create table if not exists {{ gone }} (
-        entity_type text not null,
-        entity_key text not null,
-        built_in integer not null,
-        primary key (entity_type, entity_key)
-    )
-{%- endmacro %}
-
-{#
-    A one-row relation, or no row while a narrowed plan is being made (see
-    create_merge_work_tables): cross-joined first, it lets a read of every
-    key stop before it starts (SQLite scans the left table of a CROSS JOIN
-    first; PostgreSQL makes it a one-time filter).
-#}
-{% macro merge_reads_every_key() -%}
-    select 1 as reads_every_key
-    where not exists (
-        select 1
-        from {{ merge_work_relation('sync_merge_keys') }} as narrowing
-        where narrowing.entity_type = '*'
-    )
-{%- endmacro %}
-
-{# The keys of one entity type a narrowed plan compares, as a subquery:
-    none outside a narrowed plan, the table being empty then. #}
-{% macro merge_keys_of(entity_type) -%}
-    select narrowed.entity_key
-    from {{ merge_work_relation('sync_merge_keys') }} as narrowed
-    where narrowed.entity_type = {{ sql_string(entity_type) }}
-{%- endmacro %}
-
-{#
-    The number a documented model gives the rows it builds (column
-    built_in), and the forget hook the keys it forgets: above every number
-    given before, and above the cache_mark of migration_merge_state, so that
-    a cache rebuilt from nothing (--full-refresh) still reads as changed.
-#}
-{% macro next_cache_build(entity_type, cache_exists) -%}
-    {%- set state = load_relation(merge_state_relation()) if execute else none -%}
-    {%- set gone = load_relation(merge_work_relation('sync_merge_gone')) if execute else none -%}
-    (
-        select coalesce(max(given.number), 0) + 1
-        from (
-            select 0 as number
-            {%- if cache_exists %}
-            union all
-            select max(built_in) as number from {{ this }}
-            {%- endif %}
-            {%- if gone is not none %}
-            union all
-            select max(built_in) as number
-            from {{ gone }}
-            where entity_type = {{ sql_string(entity_type) }}
-            {%- endif %}
-            {%- if state is not none %}
-            union all
-            select max(cache_mark) as number
-            from {{ state }}
-            where entity_type = {{ sql_string(entity_type) }}
-            {%- endif %}
-        ) as given
-    )
-{%- endmacro %}
-
-{#
-    migration_merge_state: per entity type, what the last unfiltered real
-    run left, in the target database, beside what it describes.
-#}
-{% macro merge_state_relation() -%}
-    {{ return(api.Relation.create(
-        database=target.database, schema=target.schema,
-        identifier='migration_merge_state', type='table')) }}
-{%- endmacro %}
-
-{% macro create_merge_state_table() -%}
-    create table if not exists {{ merge_state_relation() }} (
-        entity_type text primary key,
-        run_id text not null,
-        cache_mark integer not null,
-        seq_mark integer not null,
-        ledger_rows integer not null,
-        users_hash text not null,
-        on_conflict text not null,
-        d1_row_limit text not null,
-        recorded_at text not null
-    )
-{%- endmacro %}
-
-{# The set of user ids, hashed: a user added or removed changes orphans. #}
-{% macro users_hash_sql() -%}
-    {{ return(adapter.dispatch('users_hash_sql')()) }}
-{%- endmacro %}
-
-{% macro sqlite__users_hash_sql() -%}
-    select {{ sha256_hex("coalesce(group_concat(ordered.id, char(10)), '')") }}
-    from (
-        select cast(users.id as text) as id
-        from {{ source('backend', 'users') }} as users
-        order by 1
-    ) as ordered
-{%- endmacro %}
-
-{% macro postgres__users_hash_sql() -%}
-    select {{ sha256_hex("coalesce(string_agg(cast(users.id as text), chr(10) order by cast(users.id as text) collate \"C\"), '')") }}
-    from {{ source('backend', 'users') }} as users
-{%- endmacro %}
-
 {#
     In a real run after the write lock: whether this plan may be narrowed
     and, if so, sync_merge_keys filled. Returns the reason every key is
@@ -193,9 +64,12 @@
         {%- set checked = run_query(
             'select state.entity_type, state.run_id, state.cache_mark, state.seq_mark, '
             ~ 'state.ledger_rows, state.users_hash, state.on_conflict, state.d1_row_limit, '
+            ~ 'state.work_id, '
             ~ '(select count(*) from ' ~ migration_ledger_relation() ~ ' as ledger '
             ~ 'where ledger.entity_type = state.entity_type) as ledger_now, '
-            ~ '(' ~ users_hash_sql() ~ ') as users_now '
+            ~ '(' ~ users_hash_sql() ~ ') as users_now, '
+            ~ '(select max(work_id) from ' ~ merge_work_relation('sync_merge_identity') ~ ') as work_now, '
+            ~ '(select coalesce(max(current_value), 0) from ' ~ target.schema ~ '.sync_sequence) as sequence_now '
             ~ 'from ' ~ merge_state_relation() ~ ' as state') -%}
         {#- A cache with no row from before the mark was rebuilt from nothing
             (--full-refresh, a new work file): the keys forgotten since were
@@ -203,7 +77,10 @@
         {%- set oldest = {} -%}
         {%- for entity_type, table in migration_entity_tables().items() if entity_type in scope -%}
             {%- set found = run_query(
-                'select count(*) as n, min(coalesce(built_in, 0)) as oldest from '
+                'select count(*) as n, min(coalesce(built_in, 0)) as oldest, '
+                ~ '(select coalesce(max(built_in), 0) from ' ~ merge_work_relation('sync_merge_gone')
+                ~ ' where entity_type = ' ~ sql_string(entity_type) ~ ') as newest_gone, '
+                ~ 'coalesce(max(built_in), 0) as newest from '
                 ~ merge_work_relation('int_' ~ table ~ '_documented')).rows[0] -%}
             {%- do oldest.update({entity_type: found}) -%}
         {%- endfor -%}
@@ -220,10 +97,19 @@
                 {%- set reason.text = 'the last run had another d1_row_limit' -%}
             {%- elif row['users_hash'] != row['users_now'] -%}
                 {%- set reason.text = 'users were added or removed since the last run' -%}
-            {%- elif oldest[entity_type]['n'] | int > 0
-                and oldest[entity_type]['oldest'] | int > row['cache_mark'] | int -%}
+            {%- elif row['work_id'] != row['work_now'] -%}
+                {%- set reason.text = 'the work file is not the one the last run used' -%}
+            {%- elif [oldest[entity_type]['newest'] | int, oldest[entity_type]['newest_gone'] | int]
+                | max < row['cache_mark'] | int -%}
+                {%- set reason.text = 'the document cache of ' ~ entity_type
+                    ~ ' is older than the last run' -%}
+            {%- elif (oldest[entity_type]['n'] | int > 0
+                and oldest[entity_type]['oldest'] | int > row['cache_mark'] | int)
+                or (oldest[entity_type]['n'] | int == 0 and row['ledger_rows'] | int > 0) -%}
                 {%- set reason.text = 'the document cache of ' ~ entity_type
                     ~ ' was rebuilt from nothing since the last run' -%}
+            {%- elif row['sequence_now'] | int < row['seq_mark'] | int -%}
+                {%- set reason.text = 'sync_sequence was set back below the last run\'s mark' -%}
             {%- elif row['ledger_rows'] | int != row['ledger_now'] | int -%}
                 {%- set reason.text = 'migration_ledger has ' ~ row['ledger_now']
                     ~ ' ' ~ entity_type ~ ' entries, the last run left ' ~ row['ledger_rows'] -%}
@@ -285,130 +171,3 @@
     {%- endcall %}
 {%- endmacro %}
 
-{#
-    migration_open_keys: the keys the last run covering them kept for the
-    API (an API edit, or a conflict api_wins keeps open), which a narrowed
-    run compares again although nothing marks them as changed.
-#}
-{% macro merge_open_keys_relation() -%}
-    {{ return(api.Relation.create(
-        database=target.database, schema=target.schema,
-        identifier='migration_open_keys', type='table')) }}
-{%- endmacro %}
-
-{#
-    After the writes of a real run on a sync_data with seq: the open keys
-    of what it planned; then, without a user filter, per entity type of the
-    scope, the marks below which every key is as this run left it and what
-    a later narrowed run must find the same; with a user filter, only the
-    ledger's count moved by the entries this run added, as its marks do not
-    cover the other users.
-#}
-{% macro record_merge_state(features, incoming, narrowed) -%}
-    {%- if not (features.seq and features.sync_sequence) -%}
-        {{ return('') }}
-    {%- endif -%}
-    {%- set tables = migration_entity_tables() -%}
-    {%- set d1_limit = var('d1_row_limit', none) -%}
-    {%- set open = merge_open_keys_relation() -%}
-    {% call statement('create_merge_open_keys') -%}
-        create table if not exists {{ open }} (
-            entity_type text not null,
-            entity_key text not null,
-            user_id text,
-            primary key (entity_type, entity_key)
-        )
-    {%- endcall %}
-    {% call statement('forget_merge_open_keys') -%}
-        delete from {{ open }}
-        where
-            {{ run_scope_where(open.identifier) }}
-            {%- if narrowed %}
-            and exists (
-                select 1
-                from {{ incoming }} as planned
-                where
-                    planned.entity_type = {{ open.identifier }}.entity_type
-                    and coalesce(planned.entity_key, planned.entity_id)
-                    = {{ open.identifier }}.entity_key
-            )
-            {%- endif %}
-    {%- endcall %}
-    {% call statement('record_merge_open_keys') -%}
-        insert into {{ open }} (entity_type, entity_key, user_id)
-        select
-            planned.entity_type,
-            coalesce(planned.entity_key, planned.entity_id),
-            max(planned.user_id)
-        from {{ incoming }} as planned
-        where planned.sync_action = 'kept_for_api'
-        group by planned.entity_type, coalesce(planned.entity_key, planned.entity_id)
-    {%- endcall %}
-    {% call statement('create_merge_state') -%}
-        {{ create_merge_state_table() }}
-    {%- endcall %}
-    {%- if sync_user_id() is not none -%}
-        {% call statement('record_merge_state') -%}
-            update {{ merge_state_relation() }}
-            set ledger_rows = ledger_rows + (
-                select count(*)
-                from {{ incoming }} as planned
-                where
-                    planned.ledger_write = 1
-                    and planned.ledger_checksum is null
-                    and planned.entity_type = {{ merge_state_relation().identifier }}.entity_type
-            )
-        {%- endcall %}
-        {{ return('') }}
-    {%- endif -%}
-    {% call statement('record_merge_state') -%}
-        insert into {{ merge_state_relation() }} (
-            entity_type, run_id, cache_mark, seq_mark, ledger_rows, users_hash,
-            on_conflict, d1_row_limit, recorded_at
-        )
-        select * from (
-        {%- for entity_type in sync_entity_types() %}
-        select
-            {{ sql_string(entity_type) }} as entity_type,
-            {{ sql_string(invocation_id) }} as run_id,
-            (
-                select coalesce(max(marks.number), 0)
-                from (
-                    select max(built.built_in) as number
-                    from {{ merge_work_relation('int_' ~ tables[entity_type] ~ '_documented') }} as built
-                    union all
-                    select max(gone.built_in) as number
-                    from {{ merge_work_relation('sync_merge_gone') }} as gone
-                    where gone.entity_type = {{ sql_string(entity_type) }}
-                ) as marks
-            ) as cache_mark,
-            (
-                select coalesce(max(current_value), 0)
-                from {{ target.schema }}.sync_sequence
-            ) as seq_mark,
-            (
-                select count(*)
-                from {{ migration_ledger_relation() }} as ledger
-                where ledger.entity_type = {{ sql_string(entity_type) }}
-            ) as ledger_rows,
-            ({{ users_hash_sql() }}) as users_hash,
-            {{ sql_string(on_conflict_policy()) }} as on_conflict,
-            {{ sql_string(d1_limit | string if d1_limit is not none else '') }} as d1_row_limit,
-            {{ now_text() }} as recorded_at
-        {%- if not loop.last %}
-        union all
-        {%- endif %}
-        {%- endfor %}
-        ) as recorded
-        where true
-        on conflict (entity_type) do update set
-            run_id = excluded.run_id,
-            cache_mark = excluded.cache_mark,
-            seq_mark = excluded.seq_mark,
-            ledger_rows = excluded.ledger_rows,
-            users_hash = excluded.users_hash,
-            on_conflict = excluded.on_conflict,
-            d1_row_limit = excluded.d1_row_limit,
-            recorded_at = excluded.recorded_at
-    {%- endcall %}
-{%- endmacro %}

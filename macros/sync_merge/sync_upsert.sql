@@ -66,6 +66,7 @@
 
     {#- 2. The plan: of every key, or with var compare: changed, of the keys
         that may have changed since the last run (merge_narrowing.sql). -#}
+    {%- set marks = merge_cache_marks() if features.seq and features.sync_sequence else {} -%}
     {%- set full_because = 'var compare is all' -%}
     {%- if merge_compare_mode() == 'changed' -%}
         {%- set full_because = narrow_the_merge(features) -%}
@@ -108,7 +109,7 @@
 
     {#- 6. The run history, and the state a narrowed run starts from. -#}
     {% do record_migration_runs(incoming) %}
-    {% do record_merge_state(features, incoming, full_because is none) %}
+    {% do record_merge_state(features, incoming, full_because is none, marks) %}
 
     {{ run_hooks(post_hooks, inside_transaction=True) }}
     {% do adapter.commit() %}

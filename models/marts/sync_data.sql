@@ -29,6 +29,7 @@ final as (
         backend_checksum,
         backend_data,
         api_checksum,
+        api_deleted,
         api_data,
         ledger_checksum,
         sync_action,

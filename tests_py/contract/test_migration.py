@@ -245,6 +245,7 @@ def test_backend_tables_are_never_written(db):
         "sqlite_autoindex_migration_rejects_1",
         "migration_ledger",
         "sqlite_autoindex_migration_ledger_1",
+        "migration_ledger_by_entity",
         "migration_conflicts",
     }
     assert set(schema_before) <= set(after)

@@ -253,7 +253,7 @@ SITUATIONS = {
 }
 
 
-def play_scenario(target, on_conflict="backend_wins", compare="all"):
+def play_scenario(target, on_conflict="backend_wins", compare="all", command=BUILD):
     """Runs 1-3 of the module docstring; returns their snapshots and outputs."""
     target.execute(
         "insert into {t}users (id, email) values (?, 'prod@example.com'), (?, 'o@example.com')",
@@ -277,7 +277,7 @@ def play_scenario(target, on_conflict="backend_wins", compare="all"):
     target.execute("update {t}sync_sequence set current_value = 3")
     api_seq = target.api(api_insert, USER, "goal", "g_device", js_stringify({"id": "g_device"}))
     before = target.snapshot()
-    run1 = target.dbt(*BUILD, "--vars", f"{{on_conflict: {on_conflict}, compare: {compare}}}")
+    run1 = target.dbt(*command, "--vars", f"{{on_conflict: {on_conflict}, compare: {compare}}}")
     after1 = target.snapshot()
 
     # between the runs: the backend and the API change things
@@ -304,15 +304,15 @@ def play_scenario(target, on_conflict="backend_wins", compare="all"):
         "update {t}goals set deleted_at = '2024-02-01 10:00:00' where id = ?", ("g_revive",)
     )
     before_tombstone = target.snapshot()
-    tombstoning = target.dbt(*BUILD, "--vars", f"{{user_id: {OTHER_USER}, compare: {compare}}}")
+    tombstoning = target.dbt(*command, "--vars", f"{{user_id: {OTHER_USER}, compare: {compare}}}")
     after_tombstone = target.snapshot()
     target.execute("update {t}goals set deleted_at = null where id = ?", ("g_revive",))
     before2 = target.snapshot()
     dry = target.dbt("run", "--vars", f"{{dry_run: true, on_conflict: {on_conflict}}}")
     after_dry = target.snapshot()
-    run2 = target.dbt(*BUILD, "--vars", f"{{on_conflict: {on_conflict}, compare: {compare}}}")
+    run2 = target.dbt(*command, "--vars", f"{{on_conflict: {on_conflict}, compare: {compare}}}")
     after2 = target.snapshot()
-    run3 = target.dbt(*BUILD, "--vars", f"{{on_conflict: {on_conflict}, compare: {compare}}}")
+    run3 = target.dbt(*command, "--vars", f"{{on_conflict: {on_conflict}, compare: {compare}}}")
     after3 = target.snapshot()
     return {
         "rows": rows,
@@ -648,7 +648,10 @@ def play_narrowed_beside(full, tmp_path, template_db, on_conflict):
     every key; returns the narrowed runs' outputs and last snapshot."""
     target = Target(full["target"].engine, tmp_path, template_db)
     try:
-        narrowed = play_scenario(target, on_conflict=on_conflict, compare="changed")
+        # dbt run: the data tests ran in the full scenario
+        narrowed = play_scenario(
+            target, on_conflict=on_conflict, compare="changed", command=("run",)
+        )
         for name in ["after1", "after_tombstone", "after2", "after3"]:
             assert comparable(narrowed[name]) == comparable(full[name]), name
         assert rejects(target) == rejects(full["target"]) != []
@@ -887,7 +890,7 @@ def test_a_narrowed_run_compares_every_key_when_its_marks_cannot_vouch(
     target = Target(engine, tmp_path, template_db)
     try:
         small_production(target)  # its run compared every key and left its marks
-        out = target.dbt(*BUILD, *changed).stdout
+        out = target.dbt("run", *changed).stdout
         assert narrowed in out
         # only g_2 (the app's edit, kept) of the goals the ledger or backend name
         assert (goal_run(target)["processed_count"], goal_run(target)["kept_for_api_count"]) == (
@@ -897,7 +900,7 @@ def test_a_narrowed_run_compares_every_key_when_its_marks_cannot_vouch(
 
         # the ledger edited by hand: its count differs, every key is compared
         target.execute("delete from {t}migration_ledger where entity_id = 'g_1'")
-        out = target.dbt(*BUILD, *changed).stdout
+        out = target.dbt("run", *changed).stdout
         assert (
             "comparing every key: migration_ledger has 2 goal entries, the last run left 3" in out
         )
@@ -905,14 +908,14 @@ def test_a_narrowed_run_compares_every_key_when_its_marks_cannot_vouch(
         assert (goal_run(target)["processed_count"], goal_run(target)["adopted_count"]) == (3, 1)
 
         target.execute("insert into {t}users (id, email) values ('u_new', 'n@example.com')")
-        out = target.dbt(*BUILD, *changed).stdout
+        out = target.dbt("run", *changed).stdout
         assert "comparing every key: users were added or removed since the last run" in out
-        out = target.dbt(*BUILD, "--vars", "{compare: changed, on_conflict: api_wins}").stdout
+        out = target.dbt("run", "--vars", "{compare: changed, on_conflict: api_wins}").stdout
         assert "comparing every key: the last run had on_conflict backend_wins" in out
 
         # a rollback tombstones with fresh seqs: the next narrowed run revives
         target.dbt("run-operation", "rollback_sync_data", "--args", "{all: true, confirm: true}")
-        out = target.dbt(*BUILD, "--vars", "{compare: changed, on_conflict: api_wins}").stdout
+        out = target.dbt("run", "--vars", "{compare: changed, on_conflict: api_wins}").stdout
         assert narrowed in out
         assert goal_run(target)["revived_count"] == 2
         assert all(
@@ -922,7 +925,7 @@ def test_a_narrowed_run_compares_every_key_when_its_marks_cannot_vouch(
 
         # a backend row moved to another user: its old key is tombstoned
         target.execute("update {t}goals set user_id = ? where id = 'g_3'", (USER,))
-        out = target.dbt(*BUILD, "--vars", "{compare: changed, on_conflict: api_wins}").stdout
+        out = target.dbt("run", "--vars", "{compare: changed, on_conflict: api_wins}").stdout
         assert narrowed in out
         moved = target.query(
             "select user_id, deleted_at is not null as deleted, version from {t}sync_data"
@@ -935,13 +938,30 @@ def test_a_narrowed_run_compares_every_key_when_its_marks_cannot_vouch(
 
         # a cache rebuilt from nothing has no mark of the rows deleted meanwhile
         target.dbt("run", "--full-refresh", "--select", "intermediate")
-        out = target.dbt(*BUILD, "--vars", "{compare: changed, on_conflict: api_wins}").stdout
+        out = target.dbt("run", "--vars", "{compare: changed, on_conflict: api_wins}").stdout
         assert (
             "comparing every key: the document cache of goal was rebuilt from nothing since"
             " the last run" in out
         )
-        out = target.dbt(*BUILD, "--vars", "{compare: changed, on_conflict: api_wins}").stdout
+        out = target.dbt("run", "--vars", "{compare: changed, on_conflict: api_wins}").stdout
         assert narrowed in out
+
+        # the script's row of a goal the app deleted since: adopted, and from
+        # then on kept for the API, as a full run keeps it
+        row = goal("g_5", "five")
+        insert_goal(target, row)
+        script_row(target, row, seq=None)
+        target.api(api_soft_delete, USER, "goal", "g_5")
+        api_wins = ("--vars", "{compare: changed, on_conflict: api_wins}")
+        target.dbt("run", *api_wins)
+        assert goal_run(target)["adopted_count"] == 1
+        target.dbt("run", *api_wins)
+        narrowed_kept = goal_run(target)["kept_for_api_count"]
+        target.dbt("run", "--vars", "{on_conflict: api_wins}")
+        assert narrowed_kept == goal_run(target)["kept_for_api_count"] >= 1
+        assert target.query(
+            "select entity_key from {t}migration_open_keys where entity_key = 'g_5'"
+        )
 
         # what no marker shows: a row deleted by hand is not seen by the
         # merge, but the verification fails the build; a run comparing every
@@ -953,11 +973,11 @@ def test_a_narrowed_run_compares_every_key_when_its_marks_cannot_vouch(
         assert failed.returncode != 0
         assert "FAIL 1 reconciles_with_source_sync_data" in failed.stdout
         assert ("goal", "g_1") not in target.snapshot()["sync_data"]
-        target.dbt(*BUILD, "--vars", "{on_conflict: api_wins}")
+        target.dbt("run", "--vars", "{on_conflict: api_wins}")
         assert target.snapshot()["sync_data"][("goal", "g_1")]["version"] == 1
 
         before = target.snapshot()
-        failed = target.dbt(*BUILD, "--vars", "{compare: everything}", expect_ok=False)
+        failed = target.dbt("run", "--vars", "{compare: everything}", expect_ok=False)
         assert failed.returncode != 0
         assert "var compare is 'everything'; use all (the default" in failed.stdout
         assert target.snapshot()["sync_data"] == before["sync_data"]

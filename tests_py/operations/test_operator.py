@@ -245,8 +245,8 @@ def test_unknown_var_is_an_error_that_lists_the_known_ones(production_like):
         proc = run_dbt(production_like, "build", "--vars", bad, expect_ok=False)
         assert "Unknown var(s) in --vars" in proc.stdout
         assert (
-            "busy_timeout_ms, d1_row_limit, diff_csv, dry_run, dry_run_csv, entity_types, on_conflict,"
-            " reject_threshold, scratch_database, user_id" in proc.stdout
+            "busy_timeout_ms, compare, d1_row_limit, diff_csv, dry_run, dry_run_csv, entity_types,"
+            " on_conflict, reject_threshold, scratch_database, user_id" in proc.stdout
         )
         assert file_digest(production_like) == before
     proc = run_dbt(production_like, "run", "--vars", "{entity_type: goal}", expect_ok=False)

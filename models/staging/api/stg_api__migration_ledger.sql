@@ -50,12 +50,7 @@ narrowed_entries as (
     from ({{ ledger }}) as source  -- noqa: ST05
     where
         {{ run_scope_where('source') }}
-        and (source.entity_type, source.entity_id) in (
-            select
-                narrowed.entity_type,
-                narrowed.entity_key
-            from {{ merge_work_relation('sync_merge_keys') }} as narrowed
-        )
+        and (source.entity_type, source.entity_id) in ({{ merge_keys() }})
 ),
 
 final as (
