@@ -170,4 +170,3 @@
         delete from {{ merge_work_relation('sync_merge_keys') }}
     {%- endcall %}
 {%- endmacro %}
-

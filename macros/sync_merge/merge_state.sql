@@ -183,4 +183,3 @@
             recorded_at = excluded.recorded_at
     {%- endcall %}
 {%- endmacro %}
-
