@@ -104,8 +104,9 @@ $(EXT_DIR)/crypto.so: $(VENV)/.installed
 
 $(EXT_DIR)/js_json.so: extensions/sqlite/js_json.c extensions/sqlite/row_functions.c extensions/sqlite/file_functions.c $(VENV)/.installed
 	@test -f /usr/include/sqlite3ext.h || { apt-get update -qq && apt-get install -y -qq libsqlite3-dev; }
+	@test -f /usr/include/openssl/evp.h || { apt-get update -qq && apt-get install -y -qq libssl-dev; }
 	mkdir -p $(EXT_DIR)
-	gcc -O2 -Wall -Wextra -shared -fPIC -o $@ extensions/sqlite/js_json.c extensions/sqlite/row_functions.c extensions/sqlite/file_functions.c
+	gcc -O2 -Wall -Wextra -shared -fPIC -o $@ extensions/sqlite/js_json.c extensions/sqlite/row_functions.c extensions/sqlite/file_functions.c -lcrypto
 
 # Cloudflare's wrangler, pinned by package-lock.json, for the D1 round trip.
 # Node and npm come from Debian's packages where missing.
@@ -189,7 +190,7 @@ verify: setup check-db ## the verification queries, every check with its verdict
 	@[ -s "$(DB_PATH)" ] || { echo "make verify: the database '$(DB_PATH)' does not exist; run make run (dev) or set SYNC_DB_PATH." >&2; exit 2; }
 	$(DBT) compile --quiet --target $(TARGET) --select verify_migration > /dev/null
 	@report=$$(sqlite3 -readonly -header -column \
-	  -cmd ".load $(basename $(CRYPTO_EXT))" \
+	  -cmd ".load $(EXT_DIR)/js_json" \
 	  -cmd "attach 'file:$(WORK_DB_PATH)?mode=ro' as work" \
 	  "$(DB_PATH)" < target/compiled/sync_data_migration/analyses/verify_migration.sql) \
 	  && echo "$$report" \

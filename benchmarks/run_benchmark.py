@@ -51,11 +51,10 @@ sys.path.insert(0, str(PROJECT_DIR / "benchmarks"))
 import generate_backend  # noqa: E402
 import raw_floor  # noqa: E402
 import statement_profile  # noqa: E402
-from conftest import CRYPTO_EXT, oracle  # noqa: E402
+from conftest import CRYPTO_EXT, JS_JSON_EXT, oracle  # noqa: E402
 from production_shape import make_production_shaped_sqlite  # noqa: E402
 
 DBT = PROJECT_DIR / ".venv" / "bin" / "dbt"
-JS_JSON_EXT = PROJECT_DIR / ".venv" / "sqlite-extensions" / "js_json.so"
 WORK = PROJECT_DIR / "target" / "bench"
 # dbt's target folder for the benchmark's runs (run_results.json, partial
 # parsing, compiled SQL), apart from any other dbt command meanwhile

@@ -51,6 +51,7 @@ ORACLE = PROJECT_DIR / "tests_py" / "js" / "contract_oracle.js"
 CRYPTO_EXT = next(
     (PROJECT_DIR / ".venv" / "lib").glob("python3*/site-packages/sqlite_sqlean/crypto.so")
 )
+JS_JSON_EXT = PROJECT_DIR / ".venv" / "sqlite-extensions" / "js_json.so"
 
 BACKEND_COLUMNS = {
     "users": ["id", "email", "display_name", "primary_instrument", "created_at", "updated_at"],

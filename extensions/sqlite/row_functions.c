@@ -18,10 +18,17 @@
  * fingerprint stays equal is a 2^-128 accident), it does not authenticate.
  * It replaces sha256 over quote() of every column, whose text building cost
  * more than the rest of a no-change re-run's reading of the backend.
+ *
+ * sha256_hex(x): the SHA-256 of x's bytes (a text's UTF-8, a blob's own, a
+ * number's text) as 64 lower-case hex digits; NULL gives NULL, as
+ * PostgreSQL's encode(sha256(...), 'hex') does. OpenSSL's digest uses the
+ * CPU's SHA instructions where it has them: sqlean's sha256() under
+ * lower(hex(...)) cost a fifth of a logbook document's time.
  */
 #include <sqlite3ext.h>
 SQLITE_EXTENSION_INIT3
 
+#include <openssl/evp.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -141,6 +148,36 @@ static void row_fingerprint_func(sqlite3_context *ctx, int argc, sqlite3_value *
     sqlite3_result_text(ctx, out, 32, SQLITE_TRANSIENT);
 }
 
+static void sha256_hex_func(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+    (void)argc;
+    int type = sqlite3_value_type(argv[0]);
+    if (type == SQLITE_NULL) {
+        sqlite3_result_null(ctx);
+        return;
+    }
+    const void *bytes =
+        type == SQLITE_BLOB ? sqlite3_value_blob(argv[0]) : (const void *)sqlite3_value_text(argv[0]);
+    int n = sqlite3_value_bytes(argv[0]);
+    if (bytes == NULL && n > 0) {
+        sqlite3_result_error_nomem(ctx);
+        return;
+    }
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int length = 0;
+    if (!EVP_Digest(bytes == NULL ? "" : bytes, (size_t)n, digest, &length, EVP_sha256(), NULL)
+        || length != 32) {
+        sqlite3_result_error(ctx, "sha256_hex: OpenSSL's SHA-256 failed", -1);
+        return;
+    }
+    static const char hex[] = "0123456789abcdef";
+    char out[64];
+    for (int i = 0; i < 32; i++) {
+        out[2 * i] = hex[digest[i] >> 4];
+        out[2 * i + 1] = hex[digest[i] & 15];
+    }
+    sqlite3_result_text(ctx, out, 64, SQLITE_TRANSIENT);
+}
+
 int register_row_functions(sqlite3 *db) {
     int flags = SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS;
     int rc = sqlite3_create_function(db, "js_date_iso", 1, flags, NULL, js_date_iso_func, NULL,
@@ -148,5 +185,8 @@ int register_row_functions(sqlite3 *db) {
     if (rc == SQLITE_OK)
         rc = sqlite3_create_function(db, "row_fingerprint", -1, flags, NULL,
                                      row_fingerprint_func, NULL, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_create_function(db, "sha256_hex", 1, flags, NULL, sha256_hex_func, NULL,
+                                     NULL);
     return rc;
 }

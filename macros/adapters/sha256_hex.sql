@@ -1,14 +1,14 @@
 {#
-    Lower-case hex SHA-256 of the UTF-8 bytes of a text. SQLite has no SHA-256:
-    sha256() comes from sqlean's crypto extension, which every profile target
-    loads (profiles.yml, `extensions:`).
+    Lower-case hex SHA-256 of the UTF-8 bytes of a text; NULL for NULL.
 #}
 {% macro sha256_hex(expr) -%}
     {{ return(adapter.dispatch('sha256_hex')(expr)) }}
 {%- endmacro %}
 
+{#- SQLite: sha256_hex() of the project's C extension
+    (extensions/sqlite/row_functions.c). -#}
 {% macro sqlite__sha256_hex(expr) -%}
-lower(hex(sha256({{ expr }})))
+sha256_hex({{ expr }})
 {%- endmacro %}
 
 {% macro postgres__sha256_hex(expr) -%}

@@ -218,7 +218,7 @@
         new_rows.user_id,
         new_rows.entity_type,
         new_rows.entity_id,
-        new_rows.backend_data,
+        {{ cached_document('new_rows') }},
         new_rows.backend_checksum,
         1,
         {{ now_timestamp() }},
@@ -229,16 +229,6 @@
         {%- if features.device_id %},
         null
         {%- endif %}
-    from (
-        select
-            pending.*,
-            row_number() over (
-                order by
-                    {{ binary_sort('pending.user_id') }},
-                    {{ binary_sort('pending.entity_type') }},
-                    {{ binary_sort('pending.entity_id') }}
-            ) - 1 as insert_number
-        from {{ incoming }} as pending
-        where pending.sync_action = 'insert'
-    ) as new_rows
+    from {{ incoming }} as new_rows
+    where new_rows.sync_action = 'insert'
 {%- endmacro %}

@@ -11,7 +11,12 @@
     its transaction and writes what it says: sync_data, the sequence, the
     ledger, the conflicts, the rejects and the run history. The table holds
     much more than the plan: every row no key of the run names stays as it is.
+    An insert's document is looked up in the documented models as it is
+    written (merge_insert_sql), hence their refs below.
 #}
+{%- for table in migration_entity_tables().values() %}
+-- depends_on: {{ ref('int_' ~ table ~ '_documented') }}
+{%- endfor %}
 
 with
 
@@ -41,6 +46,7 @@ final as (
         ledger_write,
         ledger_checksum_new,
         ledger_deleted_new,
+        insert_number,
         new_seq
     from merge_plan
 )

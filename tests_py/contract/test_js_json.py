@@ -3,16 +3,15 @@
 whitespace) and invalid ones, each compared with node's
 JSON.stringify(JSON.parse(text)); invalid text gives NULL."""
 
+import hashlib
 import json
 import random
 import sqlite3
 import subprocess
 
 import pytest
-from conftest import PROJECT_DIR
+from conftest import JS_JSON_EXT
 from json_texts import INVALID, javascript_answers, random_texts
-
-JS_JSON_EXT = PROJECT_DIR / ".venv" / "sqlite-extensions" / "js_json.so"
 
 
 @pytest.mark.parametrize("seed", [1, 2])
@@ -112,3 +111,35 @@ def test_row_fingerprint_tells_values_apart():
     assert all(len(p) == 32 and int(p, 16) >= 0 for p in prints)
     again = conn.execute("select row_fingerprint('s', 'a', 'b')").fetchone()[0]
     assert again == prints[rows.index(("s", "a", "b"))]
+
+
+def test_sha256_hex_is_the_checksum_javascript_computes():
+    """sha256_hex(x), the checksum of every document, against node's
+    createHash('sha256').update(text, 'utf8').digest('hex'): ASCII, escapes,
+    multi-byte characters and emoji, the empty text, long documents; a blob
+    hashes its own bytes and NULL gives NULL."""
+    rng = random.Random(7)
+    alphabet = 'ab"\\{}:,\n\u00e9\u4e2d\U0001f3b8 '
+    texts = ["", "abc", '{"id":"le_1","notes":"She said \\"slower\\""}', "x" * 100_000]
+    texts += [
+        "".join(rng.choice(alphabet) for _ in range(rng.randrange(1, 600))) for _ in range(300)
+    ]
+    script = (
+        "const {createHash} = require('crypto');"
+        "const texts = JSON.parse(require('fs').readFileSync(0, 'utf8'));"
+        "console.log(JSON.stringify(texts.map("
+        "t => createHash('sha256').update(t, 'utf8').digest('hex'))));"
+    )
+    node = subprocess.run(
+        ["node", "-e", script], input=json.dumps(texts), capture_output=True, text=True, check=True
+    )
+    expected = json.loads(node.stdout)
+    conn = extension()
+    got = [conn.execute("select sha256_hex(?)", (text,)).fetchone()[0] for text in texts]
+    assert got == expected
+    assert expected[2] == hashlib.sha256(texts[2].encode()).hexdigest()
+    assert conn.execute("select sha256_hex(null)").fetchone()[0] is None
+    assert conn.execute("select sha256_hex(x'00ff')").fetchone()[0] == (
+        hashlib.sha256(b"\x00\xff").hexdigest()
+    )
+    assert conn.execute("select sha256_hex(5)").fetchone()[0] == hashlib.sha256(b"5").hexdigest()

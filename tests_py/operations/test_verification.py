@@ -11,7 +11,7 @@ import subprocess
 import pytest
 import yaml
 from conftest import (
-    CRYPTO_EXT,
+    JS_JSON_EXT,
     PROJECT_DIR,
     insert_rows,
     oracle,
@@ -238,7 +238,7 @@ def run_verify_analysis(db):
             "sqlite3",
             "-json",
             "-cmd",
-            f".load {str(CRYPTO_EXT)[:-3]}",
+            f".load {str(JS_JSON_EXT)[:-3]}",
             "-cmd",
             f"attach '{db}.dbt-work' as work",
             str(db),

@@ -3,8 +3,11 @@
     names, with the backend's state (S), the API's sync_data row (A) and the
     ledger's entry (L) side by side: what int_merge__plan decides from.
     A rejected row is compared with nothing: it is left as it is.
-    Documents are kept only where a write or a conflict may need them, and
-    looked up (cached_document) only there: the comparison copies checksums.
+    The backend's document is looked up (cached_document) only where an
+    update or a conflict may need it, beside an A it differs from: the
+    comparison copies checksums, and an insert looks its document up as it
+    writes it, so that a first run's documents are not copied through the
+    plan's key-ordered sort.
 #}
 
 with
@@ -109,10 +112,7 @@ final as (
             case
                 when
                     keys.backend_state in ('live', 'deleted')
-                    and (
-                        sync_data.api_id is null
-                        or sync_data.checksum != keys.backend_checksum
-                    )
+                    and sync_data.checksum != keys.backend_checksum
                     then {{ cached_document('keys') }}
             end as text
         ) as backend_data,

@@ -202,6 +202,23 @@ final as (
         ) as ledger_deleted_new,
         cast(
             case
+                when actions.sync_action = 'insert'
+                    then sum(
+                        case
+                            when actions.sync_action = 'insert' then 1
+                            else 0
+                        end
+                    ) over (
+                        order by
+                            {{ binary_sort('actions.user_id') }},
+                            {{ binary_sort('actions.entity_type') }},
+                            {{ binary_sort('actions.entity_id') }}
+                        rows between unbounded preceding and current row
+                    ) - 1
+            end as integer
+        ) as insert_number,
+        cast(
+            case
                 when actions.sync_action in {{ writes }}
                     then sync_sequence.last_value + sum(
                         case

@@ -9,14 +9,24 @@
 #}
 
 {#- Read twice, once per way of reading it, as a subquery (noqa: ST05): a
-    CTE read twice would be copied whole by SQLite before either read. -#}
-{%- set ledger = table_or_empty(source('api', 'migration_ledger'), [
-    'user_id',
-    'entity_type',
-    'entity_id',
-    'checksum',
-    'backend_deleted'
-]) %}
+    CTE read twice would be copied whole by SQLite before either read. The
+    key columns stay uncast: a cast would keep SQLite from the table's
+    unique index on them, and every join of the merge is on them. -#}
+{%- set ledger %}
+    select
+        entries.user_id,
+        entries.entity_type,
+        entries.entity_id,
+        cast(entries.checksum as text) as checksum,
+        cast(entries.backend_deleted as integer) as backend_deleted
+    from ({{ table_or_empty(source('api', 'migration_ledger'), [
+        'user_id',
+        'entity_type',
+        'entity_id',
+        'checksum',
+        'backend_deleted'
+    ]) }}) as entries
+{%- endset %}
 
 with
 
@@ -24,15 +34,8 @@ every_key as (
     {{ merge_reads_every_key() }}
 ),
 
-{# The key columns uncast: a cast would keep SQLite from the table's
-    unique index on them, and every join of the merge is on them. #}
 every_entry as (
-    select
-        source.user_id,
-        source.entity_type,
-        source.entity_id,
-        cast(source.checksum as text) as checksum,
-        cast(source.backend_deleted as integer) as backend_deleted
+    select source.*
     from every_key
     cross join ({{ ledger }}) as source  -- noqa: ST05
     where {{ run_scope_where('source') }}
@@ -41,12 +44,7 @@ every_entry as (
 {# In a narrowed merge: the entries of its keys, through the ledger's
     (entity_type, entity_id) index. #}
 narrowed_entries as (
-    select
-        source.user_id,
-        source.entity_type,
-        source.entity_id,
-        cast(source.checksum as text) as checksum,
-        cast(source.backend_deleted as integer) as backend_deleted
+    select source.*
     from ({{ ledger }}) as source  -- noqa: ST05
     where
         {{ run_scope_where('source') }}
