@@ -208,13 +208,7 @@ final as (
                             when actions.sync_action = 'insert' then 1
                             else 0
                         end
-                    ) over (
-                        order by
-                            {{ binary_sort('actions.user_id') }},
-                            {{ binary_sort('actions.entity_type') }},
-                            {{ binary_sort('actions.entity_id') }}
-                        rows between unbounded preceding and current row
-                    ) - 1
+                    ) over key_order - 1
             end as integer
         ) as insert_number,
         cast(
@@ -225,17 +219,19 @@ final as (
                             when actions.sync_action in {{ writes }} then 1
                             else 0
                         end
-                    ) over (
-                        order by
-                            {{ binary_sort('actions.user_id') }},
-                            {{ binary_sort('actions.entity_type') }},
-                            {{ binary_sort('actions.entity_id') }}
-                        rows between unbounded preceding and current row
-                    )
+                    ) over key_order
             end as integer
         ) as new_seq
     from actions
     cross join sync_sequence
+    {#- the running counts of inserts and writes, in key order (bytes) #}
+    window key_order as (
+        order by
+            {{ binary_sort('actions.user_id') }},
+            {{ binary_sort('actions.entity_type') }},
+            {{ binary_sort('actions.entity_id') }}
+        rows between unbounded preceding and current row
+    )
 )
 
 select * from final
