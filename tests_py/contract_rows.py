@@ -4,11 +4,13 @@ is an SQL injection attempt. Loaded by the tests of several components."""
 
 import hashlib
 import random
+import shutil
 import sqlite3
+from pathlib import Path
 
 import pytest
 import rowgen
-from conftest import insert_rows
+from conftest import insert_rows, run_dbt
 
 USERS = [
     {"id": "u_1", "email": "one@example.com", "primary_instrument": "PIANO"},
@@ -196,6 +198,50 @@ def add_api_rows(db):
             [(*row, hashlib.sha256(row[4].encode()).hexdigest()) for row in API_ROWS],
         )
         return conn.execute("select * from sync_data order by id").fetchall()
+
+
+def migrated_template(tmp_path_factory, template_db, *dbt_args):
+    """A database holding the backend fixture after one dbt command, made
+    once per test process: the database and its work file (the document
+    cache and the merge's own tables, with the work file's id)."""
+    path = tmp_path_factory.mktemp("migrated") / "backend.db"
+    shutil.copy(template_db, path)
+    load_fixture(path)
+    run_dbt(path, *dbt_args)
+    for leftover in (f"{path}-wal", f"{path}.dbt-work-wal", f"{path}-journal"):
+        assert not Path(leftover).exists(), f"{leftover}: the copies would miss it"
+    return path
+
+
+def copy_database(template, path):
+    """A copy of a database and its work file at path, as the run left them."""
+    for suffix in ("", ".dbt-work"):
+        shutil.copy(f"{template}{suffix}", f"{path}{suffix}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def fixture_run_template(tmp_path_factory, template_db):
+    return migrated_template(tmp_path_factory, template_db, "run")
+
+
+@pytest.fixture(scope="session")
+def fixture_build_template(tmp_path_factory, template_db):
+    return migrated_template(tmp_path_factory, template_db, "build", "--exclude", "test_type:unit")
+
+
+@pytest.fixture
+def fixture_run(fixture_run_template, tmp_path):
+    """The backend fixture after `dbt run` (load_fixture, then run), in this
+    test's own database: one run per test process, copied."""
+    return copy_database(fixture_run_template, tmp_path / "backend.db")
+
+
+@pytest.fixture
+def fixture_built(fixture_build_template, tmp_path):
+    """The backend fixture after `dbt build --exclude test_type:unit`, in
+    this test's own database: one build per test process, copied."""
+    return copy_database(fixture_build_template, tmp_path / "backend.db")
 
 
 @pytest.fixture

@@ -29,10 +29,9 @@ from contract_rows import (
 
 
 @pytest.fixture
-def migrated(db):
-    load_fixture(db)
-    run_dbt(db, "run")
-    return db
+def migrated(fixture_run):
+    """load_fixture, then dbt run."""
+    return fixture_run
 
 
 def test_documents_match_javascript(migrated):

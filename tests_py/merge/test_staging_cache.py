@@ -20,9 +20,8 @@ def cached(db, table):
         }
 
 
-def test_rerun_rebuilds_only_the_changed_source_rows(db):
-    load_fixture(db)
-    run_dbt(db, "run")
+def test_rerun_rebuilds_only_the_changed_source_rows(fixture_run):
+    db = fixture_run  # load_fixture, then dbt run
     before = {
         table: cached(db, table) for table in ("goals", "logbook_entries", "practice_sessions")
     }
@@ -45,11 +44,10 @@ def test_rerun_rebuilds_only_the_changed_source_rows(db):
     assert data == oracle_for_database(db)[("goal", "g_a")]["data"]
 
 
-def test_a_document_the_api_overwrote_is_kept_for_the_api(db):
+def test_a_document_the_api_overwrote_is_kept_for_the_api(fixture_run):
     # issue 15: an edit made through the API is newer than the backend's
     # unchanged row, so it is kept, never reverted
-    load_fixture(db)
-    run_dbt(db, "run")
+    db = fixture_run  # load_fixture, then dbt run
     with sqlite3.connect(db) as conn:
         conn.execute(
             "update sync_data set data = '{}', checksum = ? where entity_id = 'le_a'",
@@ -64,9 +62,8 @@ def test_a_document_the_api_overwrote_is_kept_for_the_api(db):
     assert fetch_sync_data(db, "entity_id = 'le_a'") == before
 
 
-def test_a_changed_macro_rebuilds_every_document_it_shapes(db, project_copy):
-    load_fixture(db)
-    run_dbt(db, "run")
+def test_a_changed_macro_rebuilds_every_document_it_shapes(fixture_run, project_copy):
+    db = fixture_run  # load_fixture, then dbt run
     defaults = project_copy / "macros/contract/document_values.sql"
     text = defaults.read_text()
     old = "then '{{ when_empty }}'\n        else {{ js_json(column) }}"
@@ -91,9 +88,8 @@ def test_a_changed_macro_rebuilds_every_document_it_shapes(db, project_copy):
     )
 
 
-def test_deleted_source_rows_leave_the_cache_within_the_scope(db):
-    load_fixture(db)
-    run_dbt(db, "run")
+def test_deleted_source_rows_leave_the_cache_within_the_scope(fixture_run):
+    db = fixture_run  # load_fixture, then dbt run
     with sqlite3.connect(db) as conn:
         conn.execute("delete from goals where id in ('g_a', 'g_b')")  # users u_1 and u_2
     run_dbt(db, "run", "--vars", "{user_id: u_1}")
@@ -116,9 +112,8 @@ def test_rows_without_an_id_are_rebuilt_not_piled_up(db):
         assert conn.execute("select count(*) from migration_rejects").fetchone() == (1,)
 
 
-def test_a_row_changed_outside_a_filtered_run_is_caught_by_the_next_run(db):
-    load_fixture(db)
-    run_dbt(db, "run")
+def test_a_row_changed_outside_a_filtered_run_is_caught_by_the_next_run(fixture_run):
+    db = fixture_run  # load_fixture, then dbt run
     with sqlite3.connect(db) as conn:
         conn.execute("update goals set title = 'A2' where id = 'g_a'")  # u_1
         conn.execute("update goals set title = 'B2' where id = 'g_b'")  # u_2
@@ -132,10 +127,9 @@ def test_a_row_changed_outside_a_filtered_run_is_caught_by_the_next_run(db):
     assert '"title":"B2"' in rows[("goal", "g_b")]["data"]
 
 
-def test_a_cache_built_before_the_deleted_flag_is_upgraded_in_place(db):
+def test_a_cache_built_before_the_deleted_flag_is_upgraded_in_place(fixture_run):
     # a work file of an earlier version: no backend_deleted column
-    load_fixture(db)
-    run_dbt(db, "run")
+    db = fixture_run  # load_fixture, then dbt run
     with sqlite3.connect(f"{db}.dbt-work") as conn:
         for table in ("goals", "logbook_entries", "practice_sessions"):
             conn.execute(f"alter table int_{table}_documented drop column backend_deleted")

@@ -81,9 +81,8 @@ EXPECTED_COUNTS = {
 }
 
 
-def test_dry_run_writes_nothing_and_tells_the_plan(db, tmp_path):
-    load_fixture(db)
-    run_dbt(db, "run")
+def test_dry_run_writes_nothing_and_tells_the_plan(fixture_run, tmp_path):
+    db = fixture_run  # load_fixture, then dbt run
     make_pending_changes(db)
     before = file_digest(db)
     csv_path = tmp_path / "plan.csv"
@@ -134,9 +133,8 @@ def test_dry_run_on_a_fresh_database_creates_nothing(tmp_path, template_db):
     assert "dry run practice_session" not in proc.stdout
 
 
-def test_migration_runs_counts_are_exact(db):
-    load_fixture(db)
-    run_dbt(db, "run")
+def test_migration_runs_counts_are_exact(fixture_run):
+    db = fixture_run  # load_fixture, then dbt run
     make_pending_changes(db)
     started = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(time.time() - 1))
     proc = run_dbt(db, "build", "--exclude", "test_type:unit")
@@ -188,9 +186,8 @@ def test_filtered_run_records_its_filters(db):
     ] == [("practice_session", QUOTED_USER, "practice_session", 1, 1)]
 
 
-def test_failed_run_is_recorded_and_leaves_sync_data_as_it_was(db):
-    load_fixture(db)
-    run_dbt(db, "run")
+def test_failed_run_is_recorded_and_leaves_sync_data_as_it_was(fixture_run):
+    db = fixture_run  # load_fixture, then dbt run
     make_pending_changes(db)
     with sqlite3.connect(db) as conn:
         conn.execute(
@@ -252,9 +249,8 @@ def rollback(db, args, expect_ok=True):
     )
 
 
-def test_rollback_by_entity_type(db):
-    load_fixture(db)
-    run_dbt(db, "run")
+def test_rollback_by_entity_type(fixture_run):
+    db = fixture_run  # load_fixture, then dbt run
     api_rows(db)
     proc = rollback(db, {"entity_type": "goal", "dry_run": True})
     assert f"rollback goal in {db}: would delete 3 rows" in proc.stdout
@@ -273,9 +269,8 @@ def test_rollback_by_entity_type(db):
     assert rows[0]["id"].endswith(":rollback:goal")
 
 
-def test_rollback_by_user_with_a_quote(db):
-    load_fixture(db)
-    run_dbt(db, "run")
+def test_rollback_by_user_with_a_quote(fixture_run):
+    db = fixture_run  # load_fixture, then dbt run
     api_rows(db)
     rollback(db, {"user_id": QUOTED_USER})
     assert counts_by_type(db) == {
@@ -299,9 +294,8 @@ def test_rollback_by_user_with_a_quote(db):
     }
 
 
-def test_rollback_all_needs_confirmation(db):
-    load_fixture(db)
-    run_dbt(db, "run")
+def test_rollback_all_needs_confirmation(fixture_run):
+    db = fixture_run  # load_fixture, then dbt run
     api_rows(db)
     proc = rollback(db, {"all": True}, expect_ok=False)
     assert "needs confirm: true" in proc.stdout
@@ -327,9 +321,8 @@ def operations_sql(title):
     return match.group(1)
 
 
-def test_documented_history_queries(db):
-    load_fixture(db)
-    run_dbt(db, "run")
+def test_documented_history_queries(fixture_run):
+    db = fixture_run  # load_fixture, then dbt run
     with sqlite3.connect(db) as conn:
         conn.execute("update goals set title = 'x' where id = 'g_a'")
     run_dbt(db, "run", "--vars", "{entity_types: [goal]}")

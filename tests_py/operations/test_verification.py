@@ -32,10 +32,9 @@ def failing_tests(proc):
 
 
 @pytest.fixture
-def migrated(db):
-    load_fixture(db)
-    run_dbt(db, "build", "--exclude", "test_type:unit")
-    return db
+def migrated(fixture_built):
+    """load_fixture, then dbt build --exclude test_type:unit."""
+    return fixture_built
 
 
 def test_clean_build_passes_every_test(migrated):
