@@ -200,13 +200,16 @@ def add_api_rows(db):
         return conn.execute("select * from sync_data order by id").fetchall()
 
 
-def migrated_template(tmp_path_factory, template_db, *dbt_args):
-    """A database holding the backend fixture after one dbt command, made
-    once per test process: the database and its work file (the document
-    cache and the merge's own tables, with the work file's id)."""
+def migrated_template(tmp_path_factory, template_db, *dbt_args, api_rows=False):
+    """A database holding the backend fixture (and the API's rows, with
+    api_rows) after one dbt command, made once per test process: the
+    database and its work file (the document cache and the merge's own
+    tables, with the work file's id)."""
     path = tmp_path_factory.mktemp("migrated") / "backend.db"
     shutil.copy(template_db, path)
     load_fixture(path)
+    if api_rows:
+        add_api_rows(path)
     run_dbt(path, *dbt_args)
     for leftover in (f"{path}-wal", f"{path}.dbt-work-wal", f"{path}-journal"):
         assert not Path(leftover).exists(), f"{leftover}: the copies would miss it"
@@ -230,6 +233,13 @@ def fixture_build_template(tmp_path_factory, template_db):
     return migrated_template(tmp_path_factory, template_db, "build", "--exclude", "test_type:unit")
 
 
+@pytest.fixture(scope="session")
+def production_like_prod_run_template(tmp_path_factory, template_db):
+    return migrated_template(
+        tmp_path_factory, template_db, "run", "--target", "prod", api_rows=True
+    )
+
+
 @pytest.fixture
 def fixture_run(fixture_run_template, tmp_path):
     """The backend fixture after `dbt run` (load_fixture, then run), in this
@@ -242,6 +252,13 @@ def fixture_built(fixture_build_template, tmp_path):
     """The backend fixture after `dbt build --exclude test_type:unit`, in
     this test's own database: one build per test process, copied."""
     return copy_database(fixture_build_template, tmp_path / "backend.db")
+
+
+@pytest.fixture
+def production_like_prod_run(production_like_prod_run_template, tmp_path):
+    """production_like after `dbt run --target prod`, in this test's own
+    database: one run per test process, copied."""
+    return copy_database(production_like_prod_run_template, tmp_path / "backend.db")
 
 
 @pytest.fixture

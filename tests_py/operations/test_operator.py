@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from conftest import PROJECT_DIR, copy_project, dbt_env, fetch_sync_data, run_dbt, table_digest
-from contract_rows import API_ROWS, QUOTED_USER, load_fixture
+from contract_rows import API_ROWS, QUOTED_USER
 
 ALL_KEYS = {
     ("logbook_entry", "le_a"): "u_1",
@@ -310,8 +310,8 @@ def test_verify_on_a_missing_file_creates_nothing(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_verify_prints_every_check_with_its_verdict(production_like):
-    run_dbt(production_like, "run", "--target", "prod")
+def test_verify_prints_every_check_with_its_verdict(production_like_prod_run):
+    production_like = production_like_prod_run  # dbt run --target prod done
     out = make("verify", "TARGET=prod", db=production_like).stdout
     verdicts = dict(
         re.findall(r"^0 verdict\s+(\d+ [A-Za-z_ ]+?)\s{2,}(pass|FAIL|warn|info)\b", out, re.M)
@@ -333,8 +333,8 @@ def test_verify_prints_every_check_with_its_verdict(production_like):
     assert re.search(r"^0 verdict\s+8 api rows\s+info\s+2\b", out, re.M)
 
 
-def test_verify_fails_when_a_check_fails(production_like):
-    run_dbt(production_like, "run", "--target", "prod")
+def test_verify_fails_when_a_check_fails(production_like_prod_run):
+    production_like = production_like_prod_run  # dbt run --target prod done
     with sqlite3.connect(production_like) as conn:
         conn.execute("update sync_data set checksum = 'bad' where entity_id = 'g_a'")
     out = make("verify", "TARGET=prod", db=production_like, expect=2).stdout
@@ -367,8 +367,8 @@ def test_make_help_lists_every_target():
     assert re.search(r"^  rollback +.*ENTITY.*ALL=1 CONFIRM=1", out, re.M)
 
 
-def test_make_rollback(production_like):
-    run_dbt(production_like, "run", "--target", "prod")
+def test_make_rollback(production_like_prod_run):
+    production_like = production_like_prod_run  # dbt run --target prod done
     before = add_api_rows_snapshot(production_like)
     proc = make("rollback", "TARGET=prod", "ENTITY=goal", "DRY_RUN=1", db=production_like)
     # 3 migrated goals; the device's goal is the API's, never a rollback's
@@ -530,15 +530,14 @@ def test_no_ref_or_config_depends_on_a_var(db, tmp_path):
 
 
 @pytest.mark.parametrize("state", ["empty", "migrated"])
-def test_sqlfluff_lints_every_model_whatever_state_the_database_is_in(db, state):
+def test_sqlfluff_lints_every_model_whatever_state_the_database_is_in(request, state):
     """Issue 25: `sqlfluff lint .` compiles each model against the database it
     is pointed at; a migrated one (the ledger, conflicts and sync_data exist)
     and an empty one render different branches, and both must pass, with no
     model skipped for a compile error (sqlparse's token limit skipped one,
     with only a warning)."""
-    if state == "migrated":
-        load_fixture(db)
-        run_dbt(db, "build")
+    # migrated: the fixture after dbt build (unit tests leave no table behind)
+    db = request.getfixturevalue("fixture_built" if state == "migrated" else "db")
     proc = bash(".venv/bin/sqlfluff lint models analyses tests", db)
     assert "Skipped file" not in proc.stdout + proc.stderr or all(
         "because it is a macro" in line
