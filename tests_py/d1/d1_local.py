@@ -18,14 +18,18 @@ wrangler, and so does everything on a config that declares several
 databases (which file is which is workerd's business).
 """
 
+import atexit
 import csv
 import json
 import os
+import shutil
 import sqlite3
 import subprocess
+import tempfile
 from pathlib import Path
 
 from conftest import PROJECT_DIR
+from production_shape import make_production_shaped_sqlite
 
 WRANGLER = PROJECT_DIR / "node_modules" / ".bin" / "wrangler"
 SEEDS = PROJECT_DIR / "seeds"
@@ -257,3 +261,29 @@ def drop_orphans(conn):
         "update logbook_entries set session_id = null"
         " where session_id not in (select id from practice_sessions)"
     )
+
+
+# One seeded local D1 per kind, loaded through wrangler once and copied
+# (config, wrangler's state folder and the seed) for every test that wants one.
+_SEEDED = {}
+_SEED_CACHE = Path(tempfile.mkdtemp(prefix="seeded-d1-"))
+atexit.register(shutil.rmtree, _SEED_CACHE, ignore_errors=True)
+
+
+def seeded_d1(folder, template_db, **kwargs):
+    """A local D1 in production's shape holding the sample backend."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    kind = json.dumps(kwargs, sort_keys=True, default=str)
+    if kind not in _SEEDED:
+        cached = _SEED_CACHE / str(len(_SEEDED))
+        cached.mkdir()
+        seed = cached / "seed.db"
+        shutil.copy(template_db, seed)
+        make_production_shaped_sqlite(seed, with_sequence_table=True)
+        load_sample_backend(seed)
+        LocalD1(cached / "app", **kwargs).load_sqlite(seed)
+        _SEEDED[kind] = cached
+    shutil.copy(_SEEDED[kind] / "seed.db", folder / "seed.db")
+    shutil.copytree(_SEEDED[kind] / "app", folder / "app", symlinks=True)
+    return LocalD1(folder / "app", **kwargs)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 from conftest import PROJECT_DIR, oracle_for_database
-from d1_local import LocalD1, load_sample_backend
+from d1_local import LocalD1, load_sample_backend, seeded_d1
 from production_shape import js_stringify, make_production_shaped_sqlite
 
 SYNC_COLUMNS = (
@@ -62,6 +62,8 @@ def new_d1(folder, template_db, prepare=None, persist_to=None, shape="production
     """A local D1 holding the sample backend, in production's shape; or with
     seq but no sync_sequence ("no sequence"), or the contract's first shape
     ("original": no seq, no device_id, no script history)."""
+    if prepare is None and persist_to is None and shape == "production":
+        return seeded_d1(folder, template_db)  # the same D1, loaded once and copied
     Path(folder).mkdir(parents=True, exist_ok=True)
     seed = Path(folder) / "seed.db"
     shutil.copy(template_db, seed)

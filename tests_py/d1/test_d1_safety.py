@@ -7,21 +7,18 @@ local D1, with configs shaped like the app's (one binding DB per wrangler
 environment) and real small or read-only file systems (tmpfs).
 """
 
-import atexit
 import fcntl
 import json
 import shutil
 import sqlite3
 import subprocess
 import sys
-import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from conftest import PROJECT_DIR, oracle_for_database, run_dbt
-from d1_local import APP_CONFIG, ENV, LocalD1, load_sample_backend
-from production_shape import make_production_shaped_sqlite
+from d1_local import APP_CONFIG, ENV, LocalD1, seeded_d1
 from test_d1 import api_insert, make
 
 sys.path.insert(0, str(PROJECT_DIR / "scripts" / "d1"))
@@ -41,32 +38,6 @@ def app_config(folder):
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "wrangler.toml").write_text(APP_CONFIG)
     return folder / "wrangler.toml"
-
-
-# One seeded local D1 per kind, loaded through wrangler once and copied
-# (config, wrangler's state folder and the seed) for every test that wants one.
-_SEEDED = {}
-_SEED_CACHE = Path(tempfile.mkdtemp(prefix="seeded-d1-"))
-atexit.register(shutil.rmtree, _SEED_CACHE, ignore_errors=True)
-
-
-def seeded_d1(folder, template_db, **kwargs):
-    """A local D1 in production's shape holding the sample backend."""
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    kind = json.dumps(kwargs, sort_keys=True, default=str)
-    if kind not in _SEEDED:
-        cached = _SEED_CACHE / str(len(_SEEDED))
-        cached.mkdir()
-        seed = cached / "seed.db"
-        shutil.copy(template_db, seed)
-        make_production_shaped_sqlite(seed, with_sequence_table=True)
-        load_sample_backend(seed)
-        LocalD1(cached / "app", **kwargs).load_sqlite(seed)
-        _SEEDED[kind] = cached
-    shutil.copy(_SEEDED[kind] / "seed.db", folder / "seed.db")
-    shutil.copytree(_SEEDED[kind] / "app", folder / "app", symlinks=True)
-    return LocalD1(folder / "app", **kwargs)
 
 
 def run(command, env, **kwargs):
@@ -804,10 +775,28 @@ def test_a_damaged_manifest_or_a_folder_for_d1_file_is_one_line(tmp_path):
     assert f"D1_FILE={tmp_path} is a folder" in folder.stderr
 
 
-def test_d1_rollback_tombstones_with_fresh_seq_and_the_next_sync_revives(tmp_path, template_db):
+# The seeded D1 after its first make d1-sync, made once per module and copied
+# (config, wrangler's state, the pulled copy with its work file and pushed
+# patch) for the tests that start from a synced D1. Their next step is a pull,
+# which records the copy's own identity again.
+@pytest.fixture(scope="module")
+def synced_cache(tmp_path_factory, template_db):
+    cached = tmp_path_factory.mktemp("synced_d1")
+    make(seeded_d1(cached, template_db), "d1-sync")
+    return cached
+
+
+@pytest.fixture
+def synced_d1(synced_cache, tmp_path):
+    """seeded_d1 after one make d1-sync."""
+    shutil.copy(synced_cache / "seed.db", tmp_path / "seed.db")
+    shutil.copytree(synced_cache / "app", tmp_path / "app", symlinks=True)
+    return LocalD1(tmp_path / "app")
+
+
+def test_d1_rollback_tombstones_with_fresh_seq_and_the_next_sync_revives(synced_d1):
     """Contract, "Rollback where devices sync by seq", through make d1-rollback."""
-    d1 = seeded_d1(tmp_path, template_db)
-    make(d1, "d1-sync")
+    d1 = synced_d1  # after make d1-sync
     before = {
         r["entity_id"]: r
         for r in d1.rows(
@@ -964,11 +953,10 @@ def test_values_d1_holds_that_the_export_or_the_row_limit_trip_over(tmp_path, te
     assert size > 2_000_000
 
 
-def test_a_row_the_api_saved_again_unchanged_is_skipped_not_pushed_forever(tmp_path, template_db):
+def test_a_row_the_api_saved_again_unchanged_is_skipped_not_pushed_forever(synced_d1):
     """The guard compares version as well; so must the read-back, or a row
     the API re-saved (same checksum, version + 1) reads as 'not applied'."""
-    d1 = seeded_d1(tmp_path, template_db)
-    make(d1, "d1-sync")
+    d1 = synced_d1  # after make d1-sync
     d1.execute("update goals set title = 'A backend edit' where id = 'goal_001'")
     make(d1, "d1-pull")
     make(d1, "d1-migrate")
