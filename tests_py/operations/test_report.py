@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import sqlite3
 import subprocess
 from pathlib import Path
@@ -14,7 +15,7 @@ from pathlib import Path
 import pytest
 from browser import Browser
 from conftest import PROJECT_DIR, REPO_DIR, dbt_env, insert_rows, run_dbt
-from contract_rows import API_ROWS
+from contract_rows import API_ROWS, add_api_rows, copy_database, load_fixture
 
 SCREENSHOT = REPO_DIR / "artifacts" / "report" / "run_report.png"
 BUILD = ("build", "--exclude-resource-type", "unit_test")
@@ -66,12 +67,16 @@ def make_report(db, out, expect=0):
     return proc
 
 
-@pytest.fixture
-def two_runs(production_like):
+@pytest.fixture(scope="module")
+def two_runs_template(tmp_path_factory, template_db):
     """Run 1 migrates (one goal rejected); then the backend renames g_a, and
     the API rewrote g_b, a row the ledger forgot: run 2 updates g_a and
-    settles g_b's conflict for the backend."""
-    db = production_like
+    settles g_b's conflict for the backend. Played once per module on
+    production_like's rows."""
+    db = tmp_path_factory.mktemp("two_runs") / "backend.db"
+    shutil.copy(template_db, db)
+    load_fixture(db)
+    add_api_rows(db)
     insert_rows(
         db,
         "goals",
@@ -105,6 +110,12 @@ def two_runs(production_like):
         )
     run_dbt(db, *BUILD)
     return db
+
+
+@pytest.fixture
+def two_runs(two_runs_template, tmp_path):
+    """The two runs' database and work file, copied for this test."""
+    return copy_database(two_runs_template, tmp_path / "backend.db")
 
 
 def test_the_report_opens_offline_with_the_history_the_diff_conflicts_and_rejects(
