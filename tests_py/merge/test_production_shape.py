@@ -687,7 +687,8 @@ def test_a_narrowed_run_decides_every_key_as_a_full_run_does(scenario, tmp_path,
 def scenario_api_wins(request, tmp_path_factory, template_db):
     target = Target(request.param, tmp_path_factory.mktemp(request.param + "-api"), template_db)
     try:
-        played = play_scenario(target, on_conflict="api_wins")
+        # the dry run is checked under backend_wins (scenario); nothing here reads it
+        played = play_scenario(target, on_conflict="api_wins", dry=False)
         played["target"] = target
         yield played
     finally:
