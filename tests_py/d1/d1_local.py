@@ -25,6 +25,7 @@ import os
 import shutil
 import sqlite3
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -98,6 +99,13 @@ class LocalD1:
             **{k: str(v) for k, v in extra.items() if v is not None},
         }
         return {k: v for k, v in env.items() if extra.get(k, "") is not None}
+
+    def record(self):
+        """What a pull of this database records as its source (scripts/d1/identity.py)."""
+        sys.path.insert(0, str(PROJECT_DIR / "scripts" / "d1"))
+        from identity import resolve
+
+        return resolve(self.name, str(self.config), env=self.env).record()
 
     def _wrangler(self, *args):
         env_args = ["--env", self.env] if self.env else []
@@ -287,3 +295,42 @@ def seeded_d1(folder, template_db, **kwargs):
     shutil.copy(_SEEDED[kind] / "seed.db", folder / "seed.db")
     shutil.copytree(_SEEDED[kind] / "app", folder / "app", symlinks=True)
     return LocalD1(folder / "app", **kwargs)
+
+
+# The seeded D1 after make d1-pull, pulled once and copied (config, wrangler's
+# state, the pulled copy and its snapshot) for the tests whose pull is only
+# their set-up. The pull recorded which D1 it read (pull_info's target, which
+# names the folder); the copy's record names the copy's D1 instead, computed
+# as the pull computes it, so that its migrate and push accept it.
+_PULLED = {}
+
+
+def pulled_d1(folder, template_db):
+    """seeded_d1 after one make d1-pull."""
+    if "pulled" not in _PULLED:
+        cached = _SEED_CACHE / "pulled"
+        d1 = seeded_d1(cached, template_db)
+        proc = subprocess.run(
+            ["make", "--no-print-directory", "d1-pull"],
+            cwd=PROJECT_DIR,
+            env=d1.make_env(),
+            capture_output=True,
+            text=True,
+            timeout=900,
+            check=False,
+        )
+        assert proc.returncode == 0, f"make d1-pull failed:\n{proc.stdout}\n{proc.stderr}"
+        _PULLED["pulled"] = cached
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copy(_PULLED["pulled"] / "seed.db", folder / "seed.db")
+    shutil.copytree(_PULLED["pulled"] / "app", folder / "app", symlinks=True)
+    d1 = LocalD1(folder / "app")
+    snapshot = Path(d1.make_env()["D1_FILE"] + ".pulled.db")
+    assert not Path(d1.make_env()["D1_FILE"] + ".patch").exists()
+    with sqlite3.connect(snapshot) as conn:
+        info = json.loads(conn.execute("select info from pull_info").fetchone()[0])
+        conn.execute(
+            "update pull_info set info = ?", (json.dumps({**info, "target": d1.record()}),)
+        )
+    return d1

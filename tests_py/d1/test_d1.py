@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 from conftest import PROJECT_DIR, oracle_for_database
-from d1_local import LocalD1, load_sample_backend, seeded_d1
+from d1_local import LocalD1, load_sample_backend, pulled_d1, seeded_d1
 from production_shape import js_stringify, make_production_shaped_sqlite
 
 SYNC_COLUMNS = (
@@ -318,9 +318,8 @@ def test_a_push_cut_off_halfway_then_pushed_again_converges(tmp_path, template_d
     """Two identical D1s get the same patch: one in one push, the other only
     its first part (the cut), then the whole push again. Both end equal."""
     whole = new_d1(tmp_path / "whole", template_db)
-    cut = new_d1(tmp_path / "cut", template_db)
+    cut = pulled_d1(tmp_path / "cut", template_db)  # after make d1-pull
     small_parts = {"D1_PART_BYTES": 10_000}
-    make(cut, "d1-pull")
     migrated = make(cut, "d1-migrate", **small_parts)
     patch = Path(cut.make_env()["D1_FILE"] + ".patch")
     parts = json.loads((patch / "manifest.json").read_text())["parts"]
@@ -453,8 +452,7 @@ def test_a_patch_is_only_pushed_to_the_database_it_was_pulled_from(tmp_path, tem
 
 
 def test_dry_runs_write_nothing_to_d1(tmp_path, template_db):
-    d1 = new_d1(tmp_path, template_db)
-    make(d1, "d1-pull")
+    d1 = pulled_d1(tmp_path, template_db)  # after make d1-pull
     _, before = state(d1, tmp_path / "before.db")
     planned = make(d1, "d1-migrate", DRY_RUN="1")
     assert "dry run" in planned.stdout.lower()

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 from conftest import PROJECT_DIR, oracle_for_database, run_dbt
-from d1_local import APP_CONFIG, ENV, LocalD1, seeded_d1
+from d1_local import APP_CONFIG, ENV, LocalD1, pulled_d1, seeded_d1
 from test_d1 import api_insert, make
 
 sys.path.insert(0, str(PROJECT_DIR / "scripts" / "d1"))
@@ -405,8 +405,7 @@ def d1_runs(d1):
 
 
 def test_writes_the_push_skipped_are_not_counted_in_d1(tmp_path, template_db):
-    d1 = seeded_d1(tmp_path, template_db)
-    make(d1, "d1-pull")
+    d1 = pulled_d1(tmp_path, template_db)  # after make d1-pull
     make(d1, "d1-migrate", USER_ID="u_chen", ENTITY="goal")
     copy = Path(d1.make_env()["D1_FILE"])
     with sqlite3.connect(copy) as conn:
@@ -573,8 +572,7 @@ def test_the_pull_records_which_database_it_read(tmp_path, template_db):
 
 
 def test_a_user_deleted_between_pull_and_push_is_skipped_and_reported(tmp_path, template_db):
-    d1 = seeded_d1(tmp_path, template_db)
-    make(d1, "d1-pull")
+    d1 = pulled_d1(tmp_path, template_db)  # after make d1-pull
     make(d1, "d1-migrate")
     copy = Path(d1.make_env()["D1_FILE"])
     with sqlite3.connect(copy) as conn:
@@ -602,8 +600,7 @@ def test_a_user_deleted_between_pull_and_push_is_skipped_and_reported(tmp_path, 
 
 
 def test_a_patch_made_stale_by_a_later_run_still_pushes_and_says_so(tmp_path, template_db):
-    d1 = seeded_d1(tmp_path, template_db)
-    make(d1, "d1-pull")
+    d1 = pulled_d1(tmp_path, template_db)  # after make d1-pull
     make(d1, "d1-migrate")
     copy = Path(d1.make_env()["D1_FILE"])
     # a later run on the copy, after the patch was written
@@ -844,8 +841,7 @@ def test_d1_rollback_tombstones_with_fresh_seq_and_the_next_sync_revives(synced_
 
 def test_a_pull_during_a_running_push_waits_its_turn(tmp_path, template_db):
     """Issue 23, 6: the pull used to delete the patch being applied."""
-    d1 = seeded_d1(tmp_path, template_db)
-    make(d1, "d1-pull")
+    d1 = pulled_d1(tmp_path, template_db)  # after make d1-pull
     make(d1, "d1-migrate", D1_PART_BYTES=3000)
     patch = Path(d1.make_env()["D1_FILE"] + ".patch")
     parts = json.loads((patch / "manifest.json").read_text())["parts"]
@@ -976,8 +972,7 @@ def test_a_row_the_api_saved_again_unchanged_is_skipped_not_pushed_forever(synce
 
 
 def test_a_pull_never_discards_a_half_pushed_patch(tmp_path, template_db):
-    d1 = seeded_d1(tmp_path, template_db)
-    make(d1, "d1-pull")
+    d1 = pulled_d1(tmp_path, template_db)  # after make d1-pull
     make(d1, "d1-migrate", D1_PART_BYTES=20_000)
     patch = Path(d1.make_env()["D1_FILE"] + ".patch")
     (patch / "push-started").write_text("")  # as a push cut off after some parts
