@@ -102,11 +102,11 @@ $(EXT_DIR)/crypto.so: $(VENV)/.installed
 	cp $(VENV)/lib/python3*/site-packages/sqlite_sqlean/crypto.so $@.tmp
 	mv $@.tmp $@
 
-$(EXT_DIR)/js_json.so: extensions/sqlite/js_json.c extensions/sqlite/row_functions.c extensions/sqlite/file_functions.c $(VENV)/.installed
+$(EXT_DIR)/js_json.so: extensions/sqlite/js_json.c extensions/sqlite/row_functions.c extensions/sqlite/file_functions.c extensions/sqlite/document_pack.c $(VENV)/.installed
 	@test -f /usr/include/sqlite3ext.h || { apt-get update -qq && apt-get install -y -qq libsqlite3-dev; }
 	@test -f /usr/include/openssl/evp.h || { apt-get update -qq && apt-get install -y -qq libssl-dev; }
 	mkdir -p $(EXT_DIR)
-	gcc -O2 -Wall -Wextra -shared -fPIC -o $@ extensions/sqlite/js_json.c extensions/sqlite/row_functions.c extensions/sqlite/file_functions.c -lcrypto
+	gcc -O2 -Wall -Wextra -shared -fPIC -o $@ extensions/sqlite/js_json.c extensions/sqlite/row_functions.c extensions/sqlite/file_functions.c extensions/sqlite/document_pack.c -lcrypto
 
 # Cloudflare's wrangler, pinned by package-lock.json, for the D1 round trip.
 # Node and npm come from Debian's packages where missing.

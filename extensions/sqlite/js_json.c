@@ -503,6 +503,7 @@ static void js_json_func(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
 
 int register_row_functions(sqlite3 *db); /* row_functions.c */
 int register_file_functions(sqlite3 *db); /* file_functions.c */
+int register_document_pack(sqlite3 *db);  /* document_pack.c */
 
 #ifdef _WIN32
 __declspec(dllexport)
@@ -515,5 +516,6 @@ int sqlite3_jsjson_init(sqlite3 *db, char **err, const sqlite3_api_routines *api
     if (rc == SQLITE_OK) rc = sqlite3_create_function(db, "js_json", 1, flags, NULL, js_json_func, NULL, NULL);
     if (rc == SQLITE_OK) rc = register_row_functions(db);
     if (rc == SQLITE_OK) rc = register_file_functions(db);
+    if (rc == SQLITE_OK) rc = register_document_pack(db);
     return rc;
 }

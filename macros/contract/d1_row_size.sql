@@ -5,7 +5,7 @@
 #}
 {% macro d1_row_size(alias) -%}
     (
-        {{ byte_length(alias ~ '.data') }}
+        {{ byte_length(unpack_document(alias ~ '.data')) }}
         + {{ byte_length(alias ~ '.user_id') }}
         + {{ byte_length(alias ~ '.entity_type') }}
         + coalesce({{ byte_length(alias ~ '.entity_id') }}, 0)

@@ -27,7 +27,8 @@
     {%- set columns = backend_columns(table_name) -%}
     {#- Explicit types, so that the work table declares its columns (an
         undeclared SQLite column reads as UNKNOWN, and dbt unit tests cast
-        expected values to the type they read). -#}
+        expected values to the type they read). The document, its checksum
+        and the fingerprint are stored as document_storage.sql says. -#}
     {%- set documented -%}
 documented as materialized (
     select
@@ -43,14 +44,14 @@ final as (
         cast({{ sql_string(entity_type) }} as text) as entity_type,
         cast(id as text) as entity_id,
         cast(user_id as text) as user_id,
-        cast(data as text) as data,
-        cast({{ sha256_hex('data') }} as text) as checksum,
+        cast({{ pack_document('data') }} as {{ stored_type() }}) as data,
+        cast({{ stored_checksum('data') }} as {{ stored_type() }}) as checksum,
         cast(entity_key as text) as entity_key,
         cast(reject_reason as text) as reject_reason,
         cast({{ reject_value('reject_reason', columns) }} as text)
         as reject_value,
         cast(backend_deleted as integer) as backend_deleted,
-        cast(source_fingerprint as text) as source_fingerprint
+        cast(source_fingerprint as {{ stored_type() }}) as source_fingerprint
     from documented
 )
     {%- endset -%}
@@ -199,7 +200,7 @@ changed as (
         {%- for entity_type in sync_entity_types() %}
         when {{ sql_string(entity_type) }}
             then (
-                select cached.data
+                select {{ unpack_document('cached.data') }}
                 from {{ caches[entity_type] }} as cached
                 where cached.entity_key = {{ alias }}.entity_key
             )

@@ -88,7 +88,8 @@ final as (
         unioned.entity_key,
         unioned.backend_deleted,
         case
-            when unioned.reject_reason is null then unioned.checksum
+            when unioned.reject_reason is null
+                then {{ checksum_text('unioned.checksum') }}
         end as checksum,
         coalesce(
             unioned.reject_reason,

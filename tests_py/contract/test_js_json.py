@@ -108,7 +108,7 @@ def test_row_fingerprint_tells_values_apart():
         for row in rows
     ]
     assert len(set(prints)) == len(rows)
-    assert all(len(p) == 32 and int(p, 16) >= 0 for p in prints)
+    assert all(isinstance(p, bytes) and len(p) == 16 for p in prints)
     again = conn.execute("select row_fingerprint('s', 'a', 'b')").fetchone()[0]
     assert again == prints[rows.index(("s", "a", "b"))]
 
@@ -143,3 +143,81 @@ def test_sha256_hex_is_the_checksum_javascript_computes():
         hashlib.sha256(b"\x00\xff").hexdigest()
     )
     assert conn.execute("select sha256_hex(5)").fetchone()[0] == hashlib.sha256(b"5").hexdigest()
+
+
+def test_doc_pack_reads_back_every_text_byte_for_byte():
+    """doc_pack/doc_unpack, how the document cache stores a document on
+    SQLite: documents of every entity type, texts shaped almost like a
+    document (a date one digit short, a key without its colon), random
+    texts over the tokens' own characters, control characters, the empty
+    text: each reads back exactly, and a contract document shrinks."""
+    rng = random.Random(11)
+    documents = [
+        '{"id":"le_1","timestamp":"2024-06-01T00:00:00.123Z","duration":1800,"type":"PRACTICE",'
+        '"instrument":"PIANO","pieces":[{"title":"Prelude","composer":"Bach"}],"techniques":[],'
+        '"goalIds":[],"notes":null,"mood":"EXCITED","tags":["a"],"sessionId":null,'
+        '"metadata":{"source":"manual"},"createdAt":"1969-12-31T23:59:59.999Z",'
+        '"updatedAt":"+275760-09-13T00:00:00.000Z"}',
+        '{"id":"g_1","title":"Goal","description":"\u00dcn\\"i\\"","targetDate":null,'
+        '"progress":33.333333333333336,"milestones":[{"title":"Step 1","done":true}],'
+        '"status":"ACTIVE","linkedEntries":["le_1"],"createdAt":"9999-12-31T23:59:59.999Z",'
+        '"updatedAt":"0000-01-01T00:00:00.000Z","completedAt":null}',
+        '{"id":"ps_1","instrument":"GUITAR","sheetMusicId":null,"sessionType":"ASSESSMENT",'
+        '"startedAt":"2024-06-01T08:00:00.000Z","completedAt":null,"pausedDuration":0,'
+        '"accuracyPercentage":null,"notesAttempted":0,"notesCorrect":0}',
+    ]
+    near = [
+        '"2024-06-01T00:00:00.12Z"',
+        '"2024-06-01T00:00:00.123Z',
+        '"2024-06-01 00:00:00.123Z"',
+        ',"timestamp"',
+        ',"timestamp":',
+        '{"source":"manual"',
+        "nul",
+        "null",
+        '"PIANO',
+        "\u0001",
+        "",
+        "a\x01b\x1fc\n",
+    ]
+    alphabet = list(',{}[]":-.TZ0123456789nultrefasPIANOé中🎸\n\x01\x02\x03 ')
+    texts = documents + near + [d[:k] for d in documents for k in range(0, len(d), 7)]
+    texts += [
+        "".join(rng.choice(alphabet) for _ in range(rng.randrange(1, 300))) for _ in range(3000)
+    ]
+    texts += [
+        "".join(rng.choice(documents)[rng.randrange(200) :][:60] for _ in range(5))
+        for _ in range(500)
+    ]
+    conn = extension()
+    got = [conn.execute("select doc_unpack(doc_pack(?))", (t,)).fetchone()[0] for t in texts]
+    assert [t for t, g in zip(texts, got, strict=True) if g != t] == []
+    packed = [conn.execute("select doc_pack(?)", (d,)).fetchone()[0] for d in documents]
+    assert [round(len(p) / len(d.encode()), 2) for p, d in zip(packed, documents, strict=True)] == [
+        0.36,
+        0.42,
+        0.2,
+    ]
+    # a text holding a control character is stored as it is, after a 0 byte
+    assert conn.execute("select hex(doc_pack('a' || char(1)))").fetchone()[0] == "006101"
+    assert conn.execute("select doc_pack(null), doc_unpack(null)").fetchone() == (None, None)
+    # a text (a cache written before documents were packed) reads as it is
+    assert conn.execute("select doc_unpack('{\"id\":1}')").fetchone()[0] == '{"id":1}'
+    for damaged in ("x'02aa'", "x'0102'", "x'0101aa'", "x''"):
+        with pytest.raises(sqlite3.OperationalError, match="not a document packed"):
+            conn.execute(f"select doc_unpack({damaged})").fetchone()
+
+
+def test_sha256_digest_and_hex_text_are_the_stored_checksum():
+    """The cache's checksum is sha256_digest's 32 bytes; hex_text gives back
+    sync_data's lower-case hex, and reads a text checksum as it is."""
+    conn = extension()
+    text = '{"id":"le_1","notes":"é"}'
+    digest, hexed, again = conn.execute(
+        "select sha256_digest(?), hex_text(sha256_digest(?)), hex_text(sha256_hex(?))",
+        (text, text, text),
+    ).fetchone()
+    assert digest == hashlib.sha256(text.encode()).digest()
+    assert hexed == again == hashlib.sha256(text.encode()).hexdigest()
+    assert conn.execute("select sha256_digest(null), hex_text(null)").fetchone() == (None, None)
+    assert conn.execute("select hex_text(x'00ff10')").fetchone()[0] == "00ff10"

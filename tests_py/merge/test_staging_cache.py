@@ -5,17 +5,21 @@ with every document, so nothing changed anywhere is ever missed."""
 import hashlib
 import sqlite3
 
-from conftest import fetch_sync_data, insert_rows, oracle_for_database, run_dbt
+from conftest import JS_JSON_EXT, fetch_sync_data, insert_rows, oracle_for_database, run_dbt
 from contract_rows import GOALS, LOGBOOK, load_fixture
 
 
 def cached(db, table):
-    """{entity_id: (rowid, source_fingerprint, data)} of a documented model."""
-    with sqlite3.connect(f"{db}.dbt-work") as conn:
+    """{entity_id: (rowid, source_fingerprint, document)} of a documented model."""
+    conn = sqlite3.connect(f"{db}.dbt-work")
+    conn.enable_load_extension(True)
+    conn.load_extension(str(JS_JSON_EXT))
+    with conn:
         return {
             row[0]: row[1:]
             for row in conn.execute(
-                f"select entity_id, rowid, source_fingerprint, data from int_{table}_documented"
+                "select entity_id, rowid, source_fingerprint, doc_unpack(data)"
+                f" from int_{table}_documented"
             )
         }
 
