@@ -149,3 +149,48 @@ def test_a_cache_built_before_the_deleted_flag_is_upgraded_in_place(fixture_run)
             "select entity_id, backend_deleted from int_goals_documented order by 1"
         ).fetchall() == [("g_a", 0), ("g_c", 0)]
     assert run_dbt(db, "run").stdout.count("inserted=0 updated=0") == 3
+
+
+def test_a_cache_of_text_documents_is_read_then_repacked(fixture_run):
+    """A work file written before the cache packed its documents holds
+    text: the merge reads it as it is (a row deleted by hand comes back from
+    it, byte for byte), and the next rebuild stores every row packed."""
+    db = fixture_run  # load_fixture, then dbt run
+    tables = ("goals", "logbook_entries", "practice_sessions")
+    before = fetch_sync_data(db)
+    conn = sqlite3.connect(f"{db}.dbt-work")
+    conn.enable_load_extension(True)
+    conn.load_extension(str(JS_JSON_EXT))
+    with conn:
+        for table in tables:
+            # the fingerprint stays valid, so nothing is rebuilt
+            conn.execute(
+                f"update int_{table}_documented"
+                " set data = doc_unpack(data), checksum = hex_text(checksum)"
+            )
+    with sqlite3.connect(db) as main:
+        main.execute("delete from sync_data where entity_id = 'g_b'")
+    proc = run_dbt(db, "run")
+    assert "migration goal: success processed=3 inserted=1 updated=0 unchanged=2" in proc.stdout
+    assert proc.stdout.count("inserted=0 updated=0") == 2
+    after = fetch_sync_data(db)
+    for key in ("data", "checksum"):
+        assert after[("goal", "g_b")][key] == before[("goal", "g_b")][key]
+    assert {k: v for k, v in after.items() if k != ("goal", "g_b")} == {
+        k: v for k, v in before.items() if k != ("goal", "g_b")
+    }
+    with conn:
+        for table in tables:
+            # as an older version's fingerprint: text, so every row is rebuilt
+            conn.execute(
+                f"update int_{table}_documented set source_fingerprint = hex(source_fingerprint)"
+            )
+    proc = run_dbt(db, "run")
+    assert proc.stdout.count("inserted=0 updated=0") == 3
+    with conn:
+        for table in tables:
+            assert conn.execute(
+                "select distinct typeof(data), typeof(checksum), typeof(source_fingerprint)"
+                f" from int_{table}_documented where reject_reason is null"
+            ).fetchall() == [("blob", "blob", "blob")]
+    assert fetch_sync_data(db)[("goal", "g_b")] == after[("goal", "g_b")]
