@@ -27,8 +27,7 @@
     {%- set columns = backend_columns(table_name) -%}
     {#- Explicit types, so that the work table declares its columns (an
         undeclared SQLite column reads as UNKNOWN, and dbt unit tests cast
-        expected values to the type they read). The document, its checksum
-        and the fingerprint are stored as document_storage.sql says. -#}
+        expected values to the type they read); document_storage.sql's. -#}
     {%- set documented -%}
 documented as materialized (
     select
