@@ -10,86 +10,10 @@
     {{ return(adapter.dispatch('unix_ms_from_datetime_text')(expr)) }}
 {%- endmacro %}
 
+{#- SQLite: datetime_text_ms() of the project's C extension
+    (extensions/sqlite/row_functions.c), which reads the same two forms. -#}
 {% macro sqlite__unix_ms_from_datetime_text(expr) -%}
-(
-    select
-        case
-            when
-                fields.is_well_formed
-                and {{ names_a_real_instant('fields') }}
-                then cast(
-                    strftime('%s', printf('%04d-%02d-%02d', fields.y, fields.mo, fields.d))
-                    as integer
-                ) * 1000
-                + fields.hh * 3600000
-                + fields.mi * 60000
-                + fields.ss * 1000
-                + fields.ms
-                - fields.offset_sign
-                * (fields.offset_hh * 60 + fields.offset_mi) * 60000
-        end
-    from (
-        select
-            parts.base
-            glob '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]?[0-9][0-9]:[0-9][0-9]:[0-9][0-9]'
-            and parts.fraction not glob '*[^0-9]*'
-            and (parts.has_dot = 0 or parts.fraction != '')
-            and (
-                (parts.sep = ' ' and parts.zone = '')
-                or (
-                    parts.sep = 'T'
-                    and (
-                        parts.zone in ('', 'Z')
-                        or (
-                            length(parts.zone) = 6
-                            and parts.zone glob '[+-][0-9][0-9]:[0-9][0-9]'
-                        )
-                    )
-                )
-            ) as is_well_formed,
-            cast(substr(parts.base, 1, 4) as integer) as y,
-            cast(substr(parts.base, 6, 2) as integer) as mo,
-            cast(substr(parts.base, 9, 2) as integer) as d,
-            cast(substr(parts.base, 12, 2) as integer) as hh,
-            cast(substr(parts.base, 15, 2) as integer) as mi,
-            cast(substr(parts.base, 18, 2) as integer) as ss,
-            cast(substr(parts.fraction || '000', 1, 3) as integer) as ms,
-            case when parts.zone like '-%' then -1 else 1 end as offset_sign,
-            coalesce(cast(nullif(substr(parts.zone, 2, 2), '') as integer), 0)
-            as offset_hh,
-            coalesce(cast(nullif(substr(parts.zone, 5, 2), '') as integer), 0)
-            as offset_mi
-        from (
-            select
-                substr(tail.t, 1, 19) as base,
-                substr(tail.t, 11, 1) as sep,
-                tail.has_dot,
-                case
-                    when tail.has_dot = 1
-                        then substr(
-                            tail.after_dot,
-                            1,
-                            length(tail.after_dot)
-                            - length(ltrim(tail.after_dot, '0123456789'))
-                        )
-                    else ''
-                end as fraction,
-                case
-                    when tail.has_dot = 1
-                        then ltrim(tail.after_dot, '0123456789')
-                    else tail.rest
-                end as zone
-            from (
-                select
-                    raw.t,
-                    substr(raw.t, 20) as rest,
-                    substr(raw.t, 20, 1) = '.' as has_dot,
-                    substr(raw.t, 21) as after_dot
-                from (select cast({{ expr }} as text) as t) as raw
-            ) as tail
-        ) as parts
-    ) as fields
-)
+datetime_text_ms(cast({{ expr }} as text))
 {%- endmacro %}
 
 {#-

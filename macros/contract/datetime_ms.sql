@@ -20,8 +20,8 @@ end
 {#
     True when the fields read from a DATETIME text name a real instant: a
     month 1-12, a day that month has (leap years by the Gregorian rule), a
-    time within the day and an offset within 23:59. Both engines' readers
-    share it.
+    time within the day and an offset within 23:59. PostgreSQL's reader
+    uses it; SQLite's (datetime_text_ms in C) checks the same.
 #}
 {% macro names_a_real_instant(fields) -%}
 (

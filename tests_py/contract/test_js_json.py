@@ -10,7 +10,7 @@ import sqlite3
 import subprocess
 
 import pytest
-from conftest import JS_JSON_EXT
+from conftest import JS_JSON_EXT, oracle
 from json_texts import INVALID, javascript_answers, random_texts
 
 
@@ -221,3 +221,86 @@ def test_sha256_digest_and_hex_text_are_the_stored_checksum():
     assert hexed == again == hashlib.sha256(text.encode()).hexdigest()
     assert conn.execute("select sha256_digest(null), hex_text(null)").fetchone() == (None, None)
     assert conn.execute("select hex_text(x'00ff10')").fetchone()[0] == "00ff10"
+
+
+def datetime_texts(rng):
+    """DATETIME texts near the contract's two forms: real and impossible
+    dates and times, fractions, zones, and each mutated by a character or
+    two (inserted, deleted, replaced)."""
+    texts = [
+        "2024-02-29 10:00:00",
+        "0000-01-01T00:00:00.000Z",
+        "9999-12-31T23:59:59.9999999-23:59",
+        "2024-06-01T08:00:00+05:30",
+        "2024-01-01T10:00:00.",
+        "2024-01-01 10:00:00Z",
+        "2024-01-01T10:00:00+0530",
+        "2024-01-01T10:00:00é",
+        "",
+    ]
+    for _ in range(4000):
+        text = (
+            f"{rng.randrange(10000):04d}-{rng.randrange(14):02d}-{rng.randrange(33):02d}"
+            f"{rng.choice(' T')}{rng.randrange(26):02d}:{rng.randrange(62):02d}"
+            f":{rng.randrange(62):02d}"
+        )
+        if rng.random() < 0.5:
+            text += "." + "".join(rng.choice("0123456789") for _ in range(rng.randrange(6)))
+        text += rng.choice(
+            ["", "Z", f"{rng.choice('+-')}{rng.randrange(26):02d}:{rng.randrange(62):02d}"]
+        )
+        texts.append(text)
+    mutated = []
+    for text in texts[:600]:
+        chars = list(text)
+        for _ in range(rng.randrange(1, 3)):
+            at = rng.randrange(len(chars) + 1)
+            if rng.random() < 0.4:
+                chars.insert(at, rng.choice("0123456789-:T Z.+é"))
+            elif chars and at < len(chars):
+                if rng.random() < 0.5:
+                    del chars[at]
+                else:
+                    chars[at] = rng.choice("0123456789-:T Z.+")
+        mutated.append("".join(chars))
+    return texts + mutated
+
+
+def test_datetime_text_ms_reads_what_the_contract_reads():
+    """datetime_text_ms(t), the C reader of a practice session's DATETIME
+    text, against the JavaScript oracle's: the same instant for every text
+    the oracle reads, NULL for every text it rejects as unreadable."""
+    texts = datetime_texts(random.Random(13))
+    rows = [
+        {
+            "entity_type": "practice_session",
+            "user_exists": True,
+            "row": {
+                "id": f"ps_{i}",
+                "user_id": "u_1",
+                "instrument": "PIANO",
+                "sheet_music_id": None,
+                "session_type": "FREE_PRACTICE",
+                "started_at": text,
+                "completed_at": None,
+                "paused_duration": None,
+                "accuracy_percentage": None,
+                "notes_attempted": None,
+                "notes_correct": None,
+            },
+        }
+        for i, text in enumerate(texts)
+    ]
+    expected = [
+        json.loads(answer["data"])["startedAt"] if "data" in answer else answer["reject"]
+        for answer in oracle(rows)
+    ]
+    conn = extension()
+    got = [
+        conn.execute("select js_date_iso(datetime_text_ms(?))", (text,)).fetchone()[0]
+        or "unreadable_datetime: started_at"
+        for text in texts
+    ]
+    assert [(t, e, g) for t, e, g in zip(texts, expected, got, strict=True) if e != g] == []
+    assert 1000 < sum(not e.startswith("unreadable") for e in expected) < len(texts) - 1000
+    assert conn.execute("select datetime_text_ms(null)").fetchone()[0] is None
