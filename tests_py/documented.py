@@ -333,6 +333,7 @@ def date_back_sources(project):
         "extensions/sqlite/js_json.c",
         "extensions/sqlite/row_functions.c",
         "extensions/sqlite/file_functions.c",
+        "extensions/sqlite/document_pack.c",
     ]:
         if (project / name).stat().st_mtime > oldest:
             os.utime(project / name, (oldest, oldest))

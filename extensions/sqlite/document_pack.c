@@ -32,7 +32,6 @@
 #include <sqlite3ext.h>
 SQLITE_EXTENSION_INIT3
 
-#include <openssl/evp.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <string.h>
@@ -273,27 +272,13 @@ static void doc_unpack_func(sqlite3_context *ctx, int argc, sqlite3_value **argv
                           SQLITE_UTF8);
 }
 
+int sha256_of_value(sqlite3_context *ctx, sqlite3_value *value, unsigned char digest[32],
+                    const char *function); /* row_functions.c */
+
 static void sha256_digest_func(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
     (void)argc;
-    int type = sqlite3_value_type(argv[0]);
-    if (type == SQLITE_NULL) {
-        sqlite3_result_null(ctx);
-        return;
-    }
-    const void *bytes =
-        type == SQLITE_BLOB ? sqlite3_value_blob(argv[0]) : (const void *)sqlite3_value_text(argv[0]);
-    int n = sqlite3_value_bytes(argv[0]);
-    if (bytes == NULL && n > 0) {
-        sqlite3_result_error_nomem(ctx);
-        return;
-    }
-    unsigned char digest[EVP_MAX_MD_SIZE];
-    unsigned int length = 0;
-    if (!EVP_Digest(bytes == NULL ? "" : bytes, (size_t)n, digest, &length, EVP_sha256(), NULL)
-        || length != 32) {
-        sqlite3_result_error(ctx, "sha256_digest: OpenSSL's SHA-256 failed", -1);
-        return;
-    }
+    unsigned char digest[32];
+    if (!sha256_of_value(ctx, argv[0], digest, "sha256_digest")) return;
     sqlite3_result_blob(ctx, digest, 32, SQLITE_TRANSIENT);
 }
 

@@ -13,6 +13,11 @@
  * partial file is removed and the previous file stays whole. A failure (a
  * read-only folder, a full disk) fails the statement with the path and the
  * system's reason.
+ *
+ * csv_line(value, ...): one line of CSV, every value quoted (a quote inside
+ * doubled) and NULL as "", the form the diff file's lines take. In C because
+ * the same line written as ten replace() calls and concatenations in SQL
+ * cost half a second a first run of 240,000 inserts.
  */
 #include <sqlite3ext.h>
 SQLITE_EXTENSION_INIT3
@@ -119,8 +124,38 @@ static void write_lines_final(sqlite3_context *ctx) {
     w->path = NULL;
 }
 
+static void csv_line_func(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+    sqlite3_str *line = sqlite3_str_new(sqlite3_context_db_handle(ctx));
+    for (int i = 0; i < argc; i++) {
+        if (i) sqlite3_str_appendchar(line, 1, ',');
+        sqlite3_str_appendchar(line, 1, '"');
+        const char *text = (const char *)sqlite3_value_text(argv[i]);
+        int n = sqlite3_value_bytes(argv[i]);
+        for (int start = 0, at = 0; text && at <= n; at++) {
+            if (at == n || text[at] == '"') {
+                sqlite3_str_append(line, text + start, at - start);
+                if (at < n) sqlite3_str_append(line, "\"\"", 2);
+                start = at + 1;
+            }
+        }
+        sqlite3_str_appendchar(line, 1, '"');
+    }
+    if (sqlite3_str_errcode(line)) {
+        sqlite3_free(sqlite3_str_finish(line));
+        sqlite3_result_error_nomem(ctx);
+        return;
+    }
+    int n = sqlite3_str_length(line);
+    char *text = sqlite3_str_finish(line);
+    sqlite3_result_text(ctx, text ? text : "", n, text ? sqlite3_free : SQLITE_STATIC);
+}
+
 int register_file_functions(sqlite3 *db) {
     /* not deterministic, not innocuous: it writes a file */
-    return sqlite3_create_function(db, "write_lines", 2, SQLITE_UTF8 | SQLITE_DIRECTONLY, NULL,
-                                   NULL, write_lines_step, write_lines_final);
+    int rc = sqlite3_create_function(db, "write_lines", 2, SQLITE_UTF8 | SQLITE_DIRECTONLY, NULL,
+                                     NULL, write_lines_step, write_lines_final);
+    if (rc != SQLITE_OK) return rc;
+    return sqlite3_create_function(db, "csv_line", -1,
+                                   SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS, NULL,
+                                   csv_line_func, NULL, NULL);
 }

@@ -235,27 +235,42 @@ static void datetime_text_ms_func(sqlite3_context *ctx, int argc, sqlite3_value 
     sqlite3_result_int64(ctx, result);
 }
 
-static void sha256_hex_func(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
-    (void)argc;
-    int type = sqlite3_value_type(argv[0]);
+/*
+ * The SHA-256 of a value's bytes (a text's UTF-8, a blob's own) into digest,
+ * for sha256_hex here and sha256_digest (document_pack.c). Returns 0 when it
+ * has set the function's result instead: NULL for NULL, or the error.
+ */
+int sha256_of_value(sqlite3_context *ctx, sqlite3_value *value, unsigned char digest[32],
+                    const char *function) {
+    int type = sqlite3_value_type(value);
     if (type == SQLITE_NULL) {
         sqlite3_result_null(ctx);
-        return;
+        return 0;
     }
     const void *bytes =
-        type == SQLITE_BLOB ? sqlite3_value_blob(argv[0]) : (const void *)sqlite3_value_text(argv[0]);
-    int n = sqlite3_value_bytes(argv[0]);
+        type == SQLITE_BLOB ? sqlite3_value_blob(value) : (const void *)sqlite3_value_text(value);
+    int n = sqlite3_value_bytes(value);
     if (bytes == NULL && n > 0) {
         sqlite3_result_error_nomem(ctx);
-        return;
+        return 0;
     }
-    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned char full[EVP_MAX_MD_SIZE];
     unsigned int length = 0;
-    if (!EVP_Digest(bytes == NULL ? "" : bytes, (size_t)n, digest, &length, EVP_sha256(), NULL)
+    if (!EVP_Digest(bytes == NULL ? "" : bytes, (size_t)n, full, &length, EVP_sha256(), NULL)
         || length != 32) {
-        sqlite3_result_error(ctx, "sha256_hex: OpenSSL's SHA-256 failed", -1);
-        return;
+        char *message = sqlite3_mprintf("%s: OpenSSL's SHA-256 failed", function);
+        sqlite3_result_error(ctx, message, -1);
+        sqlite3_free(message);
+        return 0;
     }
+    memcpy(digest, full, 32);
+    return 1;
+}
+
+static void sha256_hex_func(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+    (void)argc;
+    unsigned char digest[32];
+    if (!sha256_of_value(ctx, argv[0], digest, "sha256_hex")) return;
     static const char hex[] = "0123456789abcdef";
     char out[64];
     for (int i = 0; i < 32; i++) {

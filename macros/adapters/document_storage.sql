@@ -65,3 +65,28 @@ blob
 {% macro postgres__stored_type() -%}
 text
 {%- endmacro %}
+
+{# `as`, or `as materialized` where building a document costs more than a copy (the yml says why). #}
+{% macro documented_cte_as() -%}
+    {{ return(adapter.dispatch('documented_cte_as')()) }}
+{%- endmacro %}
+
+{% macro sqlite__documented_cte_as() -%}
+as
+{%- endmacro %}
+
+{% macro postgres__documented_cte_as() -%}
+as materialized
+{%- endmacro %}
+
+{% macro cache_lookup_column() -%}
+    {{ return(adapter.dispatch('cache_lookup_column')()) }}
+{%- endmacro %}
+
+{% macro sqlite__cache_lookup_column() -%}
+rowid
+{%- endmacro %}
+
+{% macro postgres__cache_lookup_column() -%}
+entity_key
+{%- endmacro %}

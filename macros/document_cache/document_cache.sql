@@ -29,7 +29,7 @@
         undeclared SQLite column reads as UNKNOWN, and dbt unit tests cast
         expected values to the type they read); document_storage.sql's. -#}
     {%- set documented -%}
-documented as materialized (
+documented {{ documented_cte_as() }} (
     select
         checked.*,
         case
@@ -201,7 +201,7 @@ changed as (
             then (
                 select {{ unpack_document('cached.data') }}
                 from {{ caches[entity_type] }} as cached
-                where cached.entity_key = {{ alias }}.entity_key
+                where cached.{{ cache_lookup_column() }} = {{ alias }}.cache_lookup
             )
         {%- endfor %}
     end

@@ -82,16 +82,11 @@
     {{ return(adapter.dispatch('write_document_diff_file')(diff, incoming, path)) }}
 {%- endmacro %}
 
-{#- Straight from SQLite to the file (write_lines, the project's extension):
-    one pass, no line through Python. -#}
+{#- Straight from SQLite to the file (csv_line and write_lines, the
+    project's extension): one pass, no line through Python. -#}
 {% macro sqlite__write_document_diff_file(diff, incoming, path) -%}
     {%- set run_id = sql_string(invocation_id) -%}
-    {%- set fields = [] -%}
-    {%- for column in document_diff_columns() -%}
-        {%- do fields.append("'\"' || replace(coalesce(" ~ (run_id if column == 'run_id' else column)
-            ~ ", ''), '\"', '\"\"') || '\"'") -%}
-    {%- endfor -%}
-    {%- set line = fields | join(" || ',' || ") -%}
+    {%- set line = 'csv_line(' ~ ([run_id] + document_diff_columns()[1:]) | join(', ') ~ ')' -%}
     {%- set inserted -%}
         {{ run_id }} as run_id, entity_type, 'insert' as action, null as conflict_kind,
         '' as changed_fields, user_id, entity_id, null as field, null as before_value,

@@ -64,12 +64,16 @@ every_key as (
     through the cache's index; every other reader reads them all. #}
 unioned as (
     {%- for entity_type in in_scope %}
-        select cached.*
+        select
+            cached.{{ cache_lookup_column() }} as cache_lookup,
+            cached.*
         from every_key
         cross join {{ documents[entity_type] }} as cached
         where {{ in_run_scope(entity_type, 'cached.user_id') }}
         union all
-        select cached.*
+        select
+            cached.{{ cache_lookup_column() }} as cache_lookup,
+            cached.*
         from {{ documents[entity_type] }} as cached
         where
             {{ in_run_scope(entity_type, 'cached.user_id') }}
@@ -86,6 +90,7 @@ final as (
         unioned.entity_id,
         unioned.user_id,
         unioned.entity_key,
+        unioned.cache_lookup,
         unioned.backend_deleted,
         case
             when unioned.reject_reason is null

@@ -30,6 +30,7 @@ final as (
         entity_type,
         entity_id,
         entity_key,
+        cache_lookup,
         backend_state,
         backend_checksum,
         backend_data,

@@ -51,19 +51,23 @@ BOOKMARK = "bookmark.json"
 
 def schema_statements(wrangler, conn, manifest):
     names = ", ".join(f"'{t}'" for t in (*OWN_TABLES, SEQUENCE, PIECES_TABLE))
-    remote_tables = {
-        row["name"]
-        for row in wrangler.query(
-            f"select name from sqlite_master where type = 'table' and name in ({names})"
-        )[0]
-    }
+    # the tables and their columns in one request (a request is a wrangler
+    # start-up, and remotely a round trip); only these tables are looked into,
+    # as D1 refuses pragma_table_info() on its own (_cf_KV)
+    remote_columns = {}
+    for row in wrangler.query(
+        "select m.name as t, p.name as c from sqlite_master as m"
+        " join pragma_table_info(m.name) as p"
+        f" where m.type = 'table' and m.name in ({names})"
+    )[0]:
+        remote_columns.setdefault(row["t"], set()).add(row["c"])
     statements = []
     local = conn.execute(
         "select name, type, sql from sqlite_master where sql is not null and tbl_name in"
         f" ({', '.join(repr(t) for t in OWN_TABLES)}) order by type desc"
     ).fetchall()
     for name, kind, sql in local:
-        if kind == "table" and name in remote_tables:
+        if kind == "table" and name in remote_columns:
             continue
         sql = re.sub(
             r"^\s*create\s+(unique\s+)?(table|index)\s+(if\s+not\s+exists\s+)?",
@@ -72,19 +76,15 @@ def schema_statements(wrangler, conn, manifest):
             flags=re.IGNORECASE,
         )
         statements.append(sql)
-    present = [t for t in OWN_TABLES if t in remote_tables]
-    if present:
-        remote_columns = wrangler.query(
-            [f"select name from pragma_table_info('{t}')" for t in present]
-        )
-        for table, rows in zip(present, remote_columns, strict=True):
-            have = {row["name"] for row in rows}
-            for _, col, decl, _notnull, default, _pk in conn.execute(
-                f"pragma table_info({quoted(table)})"
-            ):
-                if col not in have:
-                    extra = f" default {default}" if default is not None else ""
-                    statements.append(f"alter table {table} add column {quoted(col)} {decl}{extra}")
+    for table in OWN_TABLES:
+        if table not in remote_columns:
+            continue
+        for _, col, decl, _notnull, default, _pk in conn.execute(
+            f"pragma table_info({quoted(table)})"
+        ):
+            if col not in remote_columns[table]:
+                extra = f" default {default}" if default is not None else ""
+                statements.append(f"alter table {table} add column {quoted(col)} {decl}{extra}")
     if manifest["seq"]:
         statements.append(
             f"create table if not exists {SEQUENCE} (id integer primary key check (id = 1),"

@@ -3,7 +3,9 @@
 whitespace) and invalid ones, each compared with node's
 JSON.stringify(JSON.parse(text)); invalid text gives NULL."""
 
+import csv
 import hashlib
+import io
 import json
 import random
 import sqlite3
@@ -304,3 +306,17 @@ def test_datetime_text_ms_reads_what_the_contract_reads():
     assert [(t, e, g) for t, e, g in zip(texts, expected, got, strict=True) if e != g] == []
     assert 1000 < sum(not e.startswith("unreadable") for e in expected) < len(texts) - 1000
     assert conn.execute("select datetime_text_ms(null)").fetchone()[0] is None
+
+
+def test_csv_line_is_read_back_by_a_csv_reader_value_for_value():
+    """csv_line writes the diff file's lines: every value quoted, a quote
+    doubled, NULL and '' both "", numbers as SQLite writes them as text."""
+    values = [None, "", '"', 'a"b', "x\ny, z", "é\u2028", 7, -2, 2.5, 1e300]
+    rng = random.Random(3)
+    rows = [[rng.choice(values) for _ in range(4)] for _ in range(400)]
+    conn = extension()
+    lines = [conn.execute("select csv_line(?, ?, ?, ?)", row).fetchone()[0] for row in rows]
+    as_text = {None: "", 7: "7", -2: "-2", 2.5: "2.5", 1e300: "1.0e+300"}
+    expected = [[as_text.get(v, v) if not isinstance(v, str) else v for v in row] for row in rows]
+    assert list(csv.reader(io.StringIO("\n".join(lines) + "\n"))) == expected
+    assert conn.execute("select csv_line('a\"b', null, 1)").fetchone()[0] == '"a""b","","1"'

@@ -154,6 +154,7 @@ final as (
         actions.entity_type,
         actions.entity_id,
         actions.entity_key,
+        actions.cache_lookup,
         actions.reject_reason,
         actions.reject_value,
         actions.backend_state,
