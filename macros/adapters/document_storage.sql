@@ -66,19 +66,6 @@ blob
 text
 {%- endmacro %}
 
-{# `as`, or `as materialized` where building a document costs more than a copy (the yml says why). #}
-{% macro documented_cte_as() -%}
-    {{ return(adapter.dispatch('documented_cte_as')()) }}
-{%- endmacro %}
-
-{% macro sqlite__documented_cte_as() -%}
-as
-{%- endmacro %}
-
-{% macro postgres__documented_cte_as() -%}
-as materialized
-{%- endmacro %}
-
 {% macro cache_lookup_column() -%}
     {{ return(adapter.dispatch('cache_lookup_column')()) }}
 {%- endmacro %}

@@ -29,7 +29,7 @@
         undeclared SQLite column reads as UNKNOWN, and dbt unit tests cast
         expected values to the type they read); document_storage.sql's. -#}
     {%- set documented -%}
-documented {{ documented_cte_as() }} (
+documented as materialized (
     select
         checked.*,
         case
