@@ -15,7 +15,7 @@ def sql_files(folder):
 # The one reader outside staging: the document cache's post-hook that forgets
 # the cached rows whose backend row is gone reads the backend's keys (a hook
 # cannot inline an ephemeral staging model).
-CACHE_FORGETTING = "macros/document_cache/document_cache.sql"
+CACHE_FORGETTING = "macros/document_cache/forget_gone_documents.sql"
 # A narrowed merge's state hashes the backend's user ids inside the merge's
 # transaction, where no model can be read.
 USERS_HASH = "macros/sync_merge/merge_state.sql"

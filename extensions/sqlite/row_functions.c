@@ -1,5 +1,5 @@
 /*
- * Two per-row functions of the project's SQLite extension that SQL can only
+ * Per-row functions of the project's SQLite extension that SQL can only
  * compute slowly, registered by sqlite3_jsjson_init (js_json.c):
  *
  * js_date_iso(ms): new Date(ms).toISOString() for a number of milliseconds
@@ -33,6 +33,10 @@
  * PostgreSQL's encode(sha256(...), 'hex') does. OpenSSL's digest uses the
  * CPU's SHA instructions where it has them: sqlean's sha256() under
  * lower(hex(...)) cost a fifth of a logbook document's time.
+ *
+ * first_blob(v1, ..., vn): the position (from 1) of the first BLOB among the
+ * values, or 0. reject_blob's CASE of one typeof() per backend column made
+ * sixteen function calls a logbook row; this is one.
  */
 #include <sqlite3ext.h>
 SQLITE_EXTENSION_INIT3
@@ -280,6 +284,16 @@ static void sha256_hex_func(sqlite3_context *ctx, int argc, sqlite3_value **argv
     sqlite3_result_text(ctx, out, 64, SQLITE_TRANSIENT);
 }
 
+static void first_blob_func(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+    for (int i = 0; i < argc; i++) {
+        if (sqlite3_value_type(argv[i]) == SQLITE_BLOB) {
+            sqlite3_result_int(ctx, i + 1);
+            return;
+        }
+    }
+    sqlite3_result_int(ctx, 0);
+}
+
 int register_row_functions(sqlite3 *db) {
     int flags = SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS;
     int rc = sqlite3_create_function(db, "js_date_iso", 1, flags, NULL, js_date_iso_func, NULL,
@@ -293,5 +307,8 @@ int register_row_functions(sqlite3 *db) {
     if (rc == SQLITE_OK)
         rc = sqlite3_create_function(db, "datetime_text_ms", 1, flags, NULL,
                                      datetime_text_ms_func, NULL, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_create_function(db, "first_blob", -1, flags, NULL, first_blob_func, NULL,
+                                     NULL);
     return rc;
 }

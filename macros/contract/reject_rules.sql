@@ -129,9 +129,9 @@ coalesce(
 {%- endmacro %}
 
 {% macro reject_blob(columns) -%}
-    case
+    case {{ first_blob_position(columns) }}
         {%- for column in columns %}
-        when {{ value_type(column) }} = 'blob'
+        when {{ loop.index }}
             then '{{ "unsupported_value: " ~ column ~ ": holds a BLOB, which JSON cannot carry" }}'
         {%- endfor %}
     end

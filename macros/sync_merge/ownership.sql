@@ -10,6 +10,14 @@
         database=target.database, schema=target.schema, identifier='migration_ledger', type='table')) }}
 {%- endmacro %}
 
+{#
+    Whether the ledger exists yet: before the first merge creates it,
+    stg_api__migration_ledger reads a stand-in with no rows.
+#}
+{% macro migration_ledger_exists() -%}
+    {{ return(execute and load_relation(migration_ledger_relation()) is not none) }}
+{%- endmacro %}
+
 {% macro create_migration_ledger_table() -%}
     create table if not exists {{ migration_ledger_relation() }} (
         user_id text not null,

@@ -25,7 +25,7 @@ goals as (
 
 {%- set checks %}
 
-checked as materialized (
+checked as {{ checked_materialization() }}(
     select
         changed.*,
         {{ first_broken_rule([

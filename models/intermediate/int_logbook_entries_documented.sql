@@ -26,7 +26,7 @@ logbook_entries as (
 
 {%- set checks %}
 
-checked as materialized (
+checked as {{ checked_materialization() }}(
     select
         changed.*,
         {{ first_broken_rule([

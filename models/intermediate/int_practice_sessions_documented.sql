@@ -35,7 +35,7 @@ instants as (
     from changed
 ),
 
-checked as materialized (
+checked as {{ checked_materialization() }}(
     select
         instants.*,
         {{ first_broken_rule([

@@ -115,6 +115,26 @@ def test_row_fingerprint_tells_values_apart():
     assert again == prints[rows.index(("s", "a", "b"))]
 
 
+def test_first_blob_is_the_position_typeof_finds_first():
+    """first_blob(...) against the CASE of typeof() it replaces in reject_blob,
+    over every storage class in every position, an empty BLOB included."""
+    conn = extension()
+    values = [None, "", "x", 0, 2.5, b"", b"\x00"]
+    rows = [(a, b, c) for a in values for b in values for c in values]
+    wrong = []
+    for row in rows:
+        found, expected = conn.execute(
+            "select first_blob(?, ?, ?), case 'blob' when typeof(?) then 1"
+            " when typeof(?) then 2 when typeof(?) then 3 else 0 end",
+            row + row,
+        ).fetchone()
+        if found != expected:
+            wrong.append((row, found, expected))
+    assert wrong == []
+    assert conn.execute("select first_blob(1, 'a', x'01', x'02')").fetchone()[0] == 3
+    assert conn.execute("select first_blob('a')").fetchone()[0] == 0
+
+
 def test_sha256_hex_is_the_checksum_javascript_computes():
     """sha256_hex(x), the checksum of every document, against node's
     createHash('sha256').update(text, 'utf8').digest('hex'): ASCII, escapes,

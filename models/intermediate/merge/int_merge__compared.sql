@@ -67,24 +67,30 @@ sides as (
 
 {# One row per key; each column comes from the one side that has it. Grouped
     rows come out in key order, so the join to sync_data below probes its
-    key index in order. #}
+    key index in order. Before the first merge there is no ledger (its
+    stand-in has no rows): every key has one side, and the grouping, a sort
+    of every key, is left out. #}
 paired as (
-    select
-        sides.user_id,
-        sides.entity_type,
-        max(sides.entity_id) as entity_id,
-        max(sides.entity_key) as entity_key,
-        max(sides.cache_lookup) as cache_lookup,
-        max(sides.reject_reason) as reject_reason,
-        max(sides.reject_value) as reject_value,
-        max(sides.backend_deleted) as backend_deleted,
-        max(sides.backend_checksum) as backend_checksum,
-        max(sides.in_backend) as in_backend,
-        max(sides.in_ledger) as in_ledger,
-        max(sides.ledger_checksum) as ledger_checksum,
-        max(sides.ledger_deleted) as ledger_deleted
-    from sides
-    group by sides.user_id, sides.entity_type, sides.pair_key
+    {%- if migration_ledger_exists() %}
+        select
+            sides.user_id,
+            sides.entity_type,
+            max(sides.entity_id) as entity_id,
+            max(sides.entity_key) as entity_key,
+            max(sides.cache_lookup) as cache_lookup,
+            max(sides.reject_reason) as reject_reason,
+            max(sides.reject_value) as reject_value,
+            max(sides.backend_deleted) as backend_deleted,
+            max(sides.backend_checksum) as backend_checksum,
+            max(sides.in_backend) as in_backend,
+            max(sides.in_ledger) as in_ledger,
+            max(sides.ledger_checksum) as ledger_checksum,
+            max(sides.ledger_deleted) as ledger_deleted
+        from sides
+        group by sides.user_id, sides.entity_type, sides.pair_key
+    {%- else %}
+        select * from sides
+    {%- endif %}
 ),
 
 {# gone: a ledger key no backend row of the scope names any more
