@@ -14,6 +14,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+import dbt_process
 import pytest
 
 REPO_DIR = Path(__file__).resolve().parent.parent
@@ -122,15 +123,9 @@ def dbt_env(db_path, **extra):
 
 
 def run_dbt(db_path, *args, expect_ok=True, env=None, project_dir=PROJECT_DIR):
-    """Run the dbt CLI from the project directory; return the CompletedProcess."""
-    proc = subprocess.run(
-        [str(DBT), *args],
-        cwd=project_dir,
-        env=dbt_env(db_path, **(env or {})),
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    """Run the dbt CLI from the project directory (dbt_process: without importing
+    dbt again); return the CompletedProcess."""
+    proc = dbt_process.run(DBT, args, dbt_env(db_path, **(env or {})), project_dir, timeout=600)
     if expect_ok and proc.returncode != 0:
         raise AssertionError(f"dbt {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
     if not expect_ok and proc.returncode == 0:
@@ -245,3 +240,27 @@ def table_digest(db_path, tables):
             tables,
         ).fetchall()
         return out
+
+
+# pytest-xdist (make test: --dist loadfile) hands each worker a whole module,
+# in collection order. The longest start first, so that no worker is left
+# alone with a long module at the end while the others idle (minutes of
+# test time each, measured with --durations 0).
+LONGEST_MODULES = [
+    "d1/test_d1_safety.py",
+    "merge/test_production_shape.py",
+    "d1/test_d1.py",
+    "operations/test_operator.py",
+    "postgres/test_postgres.py",
+    "contract/test_bad_input.py",
+    "docs/test_documented_commands.py",
+    "d1/test_d1_remote.py",
+]
+
+
+def pytest_collection_modifyitems(items):
+    def rank(item):
+        module = Path(str(item.fspath)).relative_to(REPO_DIR / "tests_py").as_posix()
+        return LONGEST_MODULES.index(module) if module in LONGEST_MODULES else len(LONGEST_MODULES)
+
+    items.sort(key=rank)

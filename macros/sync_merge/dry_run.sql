@@ -21,8 +21,8 @@
             count(case when incoming.conflict_kind = {{ sql_string(kind) }} then 1 end) as planned_{{ kind }},
             {%- endfor %}
             count(case when incoming.adopted = 1 then 1 end) as planned_adopted,
-            min(incoming.new_seq) as first_seq,
-            max(incoming.new_seq) as last_seq
+            min({{ merge_new_seq('incoming') }}) as first_seq,
+            max({{ merge_new_seq('incoming') }}) as last_seq
         from ({{ entity_types_in_scope_sql() }}) as scope
         left join {{ incoming }} as incoming on scope.entity_type = incoming.entity_type
         group by scope.entity_type
@@ -30,9 +30,9 @@
     {%- endset -%}
     {%- set counts = run_query(counts_sql) -%}
     {%- set plan = run_query(
-        "select entity_type, sync_action as action, conflict_kind, adopted, new_seq,"
-        ~ " entity_id, user_id, reject_reason"
-        ~ " from " ~ incoming ~ " where sync_action != 'absent'"
+        "select entity_type, sync_action as action, conflict_kind, adopted, "
+        ~ merge_new_seq('incoming') ~ " as new_seq, entity_id, user_id, reject_reason"
+        ~ " from " ~ incoming ~ " as incoming where sync_action != 'absent'"
         ~ " order by entity_type, sync_action, entity_id"
     ) -%}
     {%- set csv_path = var('dry_run_csv', 'target/dry_run.csv') -%}

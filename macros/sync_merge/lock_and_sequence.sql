@@ -76,7 +76,7 @@
 {% macro advance_sync_sequence_sql(incoming) -%}
     update {{ target.schema }}.sync_sequence
     set current_value = (
-        select max(written.new_seq)
+        select max({{ merge_new_seq('written') }})
         from {{ incoming }} as written
     )
     where
@@ -84,7 +84,7 @@
         and exists (
             select 1
             from {{ incoming }} as written
-            where written.new_seq is not null
+            where written.takes_seq = 1
         )
 {%- endmacro %}
 

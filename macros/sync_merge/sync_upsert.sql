@@ -51,9 +51,6 @@
     {% call statement('create_ledger') -%}
         {{ create_migration_ledger_table() }}
     {%- endcall %}
-    {% call statement('index_ledger') -%}
-        {{ index_migration_ledger_by_entity() }}
-    {%- endcall %}
     {%- set features = sync_data_features(existing_relation) -%}
 
     {#- One transaction from here to the commit. 1. The write lock, so the
@@ -104,6 +101,11 @@
     {% call statement('record_ownership') -%}
         {{ record_ownership_sql(incoming) }}
     {%- endcall %}
+    {#- After the entries: a first merge then builds the index from sorted
+        keys, instead of inserting each entry into it in random order. -#}
+    {% call statement('index_ledger') -%}
+        {{ index_migration_ledger_by_entity() }}
+    {%- endcall %}
     {% do record_migration_conflicts(incoming) %}
     {% do record_migration_rejects(incoming) %}
 
@@ -117,20 +119,6 @@
     {{ run_hooks(post_hooks, inside_transaction=False) }}
     {{ return({'relations': [target_relation]}) }}
 {%- endmaterialization %}
-
-{#
-    The model's SQL, the plan, computed into the merge's temp table.
-#}
-{% macro compute_merge_plan(plan_sql) -%}
-    {%- set incoming = merge_plan_relation() -%}
-    {% call statement('drop_plan') -%}
-        drop table if exists {{ incoming }}
-    {%- endcall %}
-    {% call statement('plan') -%}
-        create temp table {{ incoming.identifier }} as
-        {{ plan_sql }}
-    {%- endcall %}
-{%- endmacro %}
 
 {# The temp table that holds this run's plan (compute_merge_plan). #}
 {% macro merge_plan_relation() -%}
@@ -194,7 +182,7 @@
             when changed.sync_action = 'tombstone' then {{ now_timestamp() }}
         end
         {%- if features.seq %},
-        seq = changed.new_seq
+        seq = {{ merge_new_seq('changed') }}
         {%- endif %}
         {%- if features.device_id %},
         device_id = null
@@ -214,7 +202,7 @@
         {%- if features.device_id %}, device_id{% endif %}
     )
     select
-        'sync_{{ run_ms }}_' || {{ base36('new_rows.insert_number') }},
+        'sync_{{ run_ms }}_' || {{ base36(merge_write_order('new_rows') ~ ' - 1') }},
         new_rows.user_id,
         new_rows.entity_type,
         new_rows.entity_id,
@@ -224,7 +212,7 @@
         {{ now_timestamp() }},
         {{ now_timestamp() }}
         {%- if features.seq %},
-        new_rows.new_seq
+        {{ merge_new_seq('new_rows') }}
         {%- endif %}
         {%- if features.device_id %},
         null

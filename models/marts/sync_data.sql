@@ -47,8 +47,8 @@ final as (
         ledger_write,
         ledger_checksum_new,
         ledger_deleted_new,
-        insert_number,
-        new_seq
+        takes_seq,
+        last_seq
     from merge_plan
 )
 

@@ -1,10 +1,13 @@
 {#
     The merge's plan: for each compared key, the one action the contract's
     table ("Which rows the migration may change") gives it, its conflict, its
-    ledger write and, for a write, the seq it takes. It depends only on the
-    compared row and var on_conflict, so the unit tests beside it walk the
-    contract's table row by row, under both policies. Ephemeral: sync_data's
-    materialization computes it inside its transaction, after the write lock.
+    ledger write and whether it takes a seq. It depends only on the compared
+    row and var on_conflict, so the unit tests beside it walk the contract's
+    table row by row, under both policies. Ephemeral: sync_data's
+    materialization computes it inside its transaction, after the write lock,
+    and numbers the rows that take a seq as it stores the plan
+    (compute_merge_plan): a running count here would make SQLite buffer every
+    planned row in a window, which costs three times the sort.
 #}
 
 {%- set policy = on_conflict_policy() %}
@@ -202,37 +205,12 @@ final as (
             end as integer
         ) as ledger_deleted_new,
         cast(
-            case
-                when actions.sync_action = 'insert'
-                    then sum(
-                        case
-                            when actions.sync_action = 'insert' then 1
-                            else 0
-                        end
-                    ) over key_order - 1
-            end as integer
-        ) as insert_number,
-        cast(
-            case
-                when actions.sync_action in {{ writes }}
-                    then sync_sequence.last_value + sum(
-                        case
-                            when actions.sync_action in {{ writes }} then 1
-                            else 0
-                        end
-                    ) over key_order
-            end as integer
-        ) as new_seq
+            case when actions.sync_action in {{ writes }} then 1 else 0 end
+            as integer
+        ) as takes_seq,
+        cast(sync_sequence.last_value as integer) as last_seq
     from actions
     cross join sync_sequence
-    {#- the running counts of inserts and writes, in key order (bytes) #}
-    window key_order as (
-        order by
-            {{ binary_sort('actions.user_id') }},
-            {{ binary_sort('actions.entity_type') }},
-            {{ binary_sort('actions.entity_id') }}
-        rows between unbounded preceding and current row
-    )
 )
 
 select * from final
